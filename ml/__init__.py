@@ -1,0 +1,1 @@
+"""Datasets, models, training, evaluation, model registry and training tasks."""

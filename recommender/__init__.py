@@ -1,0 +1,1 @@
+"""Serving: candidates, ranking, blending and the recommendation API."""

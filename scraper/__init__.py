@@ -1,0 +1,1 @@
+"""Scrapy project plus the Django models of sources, runs and prices."""

@@ -1,0 +1,51 @@
+"""Root fixtures: real Postgres (pytest-django), factories, API clients."""
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import ItemFactory, UserFactory, VisitorFactory
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api_key(db: Any) -> str:
+    """A valid API key (as a server-to-server client would hold it)."""
+    from rest_framework_api_key.models import APIKey
+
+    _, key = APIKey.objects.create_key(name="test client")
+    return key
+
+
+@pytest.fixture
+def keyed_client(api_key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=api_key)
+    return client
+
+
+@pytest.fixture
+def user(db: Any) -> Any:
+    return UserFactory()
+
+
+@pytest.fixture
+def visitor(db: Any) -> Any:
+    return VisitorFactory()
+
+
+@pytest.fixture
+def item(db: Any) -> Any:
+    return ItemFactory()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache(db: Any) -> None:
+    from django.core.cache import cache
+
+    cache.clear()

@@ -1,0 +1,5 @@
+"""Placeholder until implemented."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

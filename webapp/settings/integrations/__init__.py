@@ -1,0 +1,5 @@
+"""One module per integration; base.py star-imports this package."""
+
+from webapp.settings.integrations.api import *  # noqa: F403
+from webapp.settings.integrations.celery import *  # noqa: F403
+from webapp.settings.integrations.tracking import *  # noqa: F403

@@ -1,0 +1,11 @@
+"""Visitor cookie, consent and retention of raw events."""
+
+from webapp.settings.env import env
+
+VISITOR_COOKIE_NAME = "pp_visitor"
+VISITOR_COOKIE_MAX_AGE = 60 * 60 * 24 * 365
+CONSENT_COOKIE_NAME = "pp_consent"
+# When True, no visitor cookie and no behavioural events until the visitor consents.
+CONSENT_REQUIRED: bool = env.bool("CONSENT_REQUIRED", default=True)
+EVENT_RETENTION_DAYS: int = env.int("EVENT_RETENTION_DAYS", default=3650)
+SITE_NAME: str = env.str("SITE_NAME", default="Reelshop")
