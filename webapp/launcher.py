@@ -143,7 +143,9 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         if not (self.data_dir / "postmaster.pid").exists():
             return False
-        done = self._run_as_owner([str(find_pg_bindir() / "pg_ctl"), "status", "-D", str(self.data_dir)])
+        done = self._run_as_owner(
+            [str(find_pg_bindir() / "pg_ctl"), "status", "-D", str(self.data_dir)]
+        )
         return done.returncode == 0
 
     def start(self) -> bool:
@@ -182,7 +184,15 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.is_running():
             self._run_as_owner(
-                [str(find_pg_bindir() / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.data_dir)]
+                [
+                    str(find_pg_bindir() / "pg_ctl"),
+                    "stop",
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-D",
+                    str(self.data_dir),
+                ]
             )
             _log("private Postgres stopped")
 
@@ -243,7 +253,7 @@ def command_run(args: argparse.Namespace) -> int:
     processes = _start_services(env, args.port)
     _log(f"site:  http://127.0.0.1:{args.port}/")
     _log(f"admin: http://127.0.0.1:{args.port}/admin/  user: admin  password: {password}")
-    _log("API docs: http://127.0.0.1:%d/api/docs/  (Ctrl-C stops everything)" % args.port)
+    _log(f"API docs: http://127.0.0.1:{args.port}/api/docs/  (Ctrl-C stops everything)")
     try:
         return _supervise(processes)
     finally:
@@ -256,12 +266,32 @@ def _start_services(env: dict[str, str], port: int) -> dict[str, subprocess.Pope
     python = sys.executable
     commands = {
         "web": [
-            python, "-m", "gunicorn", "webapp.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--threads", "4", "--access-logfile", "-",
+            python,
+            "-m",
+            "gunicorn",
+            "webapp.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
         ],
         "worker": [
-            python, "-m", "celery", "-A", "webapp", "worker", "-Q", "default,scrape,train",
-            "--concurrency", "2", "--loglevel", "INFO",
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "webapp",
+            "worker",
+            "-Q",
+            "default,scrape,train",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
         ],
         "beat": [python, "-m", "celery", "-A", "webapp", "beat", "--loglevel", "INFO"],
     }

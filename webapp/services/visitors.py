@@ -4,7 +4,7 @@ import re
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -31,7 +31,9 @@ def visitor_cache_key(visitor_key: uuid.UUID | str, name: str) -> str:
 
 def visitor_create(*, is_bot: bool = False, consent: bool = False) -> Visitor:
     """A new anonymous visitor (one per cookie)."""
-    return Visitor.objects.create(is_bot=is_bot, consent_given_at=timezone.now() if consent else None)
+    return Visitor.objects.create(
+        is_bot=is_bot, consent_given_at=timezone.now() if consent else None
+    )
 
 
 def visitor_resolve(*, key: uuid.UUID | str) -> Visitor | None:
@@ -45,14 +47,14 @@ def visitor_resolve(*, key: uuid.UUID | str) -> Visitor | None:
 
 
 @transaction.atomic
-def visitor_attach_to_user(*, visitor: Visitor | None, user: AbstractBaseUser) -> Visitor:
+def visitor_attach_to_user(*, visitor: Visitor | None, user: User) -> Visitor:
     """Give `user` one canonical visitor; an anonymous one's history moves onto it once."""
     canonical = Visitor.objects.select_for_update().filter(user=user).first()
     if visitor is not None:
         visitor = Visitor.objects.select_for_update().get(pk=visitor.pk)
     if canonical is None:
         if visitor is not None and visitor.user_id is None and visitor.merged_into_id is None:
-            visitor.user = user  # type: ignore[assignment]
+            visitor.user = user
             visitor.save(update_fields=["user"])
             return visitor
         return Visitor.objects.create(user=user)

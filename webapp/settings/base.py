@@ -1,6 +1,10 @@
 """Settings shared by every environment. Values come from webapp.settings.env."""
 
+import django_stubs_ext
+
 from webapp.settings.env import BASE_DIR, VAR_DIR, database_url, env
+
+django_stubs_ext.monkeypatch()  # lets admin.ModelAdmin[Model] etc. be subscripted at run time
 
 SECRET_KEY: str = env.str("SECRET_KEY", default="")
 DEBUG: bool = env.bool("DEBUG", default=False)
