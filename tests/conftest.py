@@ -31,17 +31,17 @@ def keyed_client(api_key: str) -> APIClient:
 
 @pytest.fixture
 def user(db: Any) -> Any:
-    return UserFactory()
+    return UserFactory.create()
 
 
 @pytest.fixture
 def visitor(db: Any) -> Any:
-    return VisitorFactory()
+    return VisitorFactory.create()
 
 
 @pytest.fixture
 def item(db: Any) -> Any:
-    return ItemFactory()
+    return ItemFactory.create()
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ def site(request: HttpRequest) -> dict[str, Any]:
         "site_name": settings.SITE_NAME,
         "consent_required": settings.CONSENT_REQUIRED,
         "consent_given": tracking_allowed(request),
+        "consent_decided": settings.CONSENT_COOKIE_NAME in request.COOKIES,
         "beacon_token": visitor_signed_token(visitor) if visitor is not None else "",
         "nav_categories": Category.objects.filter(parent__isnull=True).order_by("name")[:12],
     }

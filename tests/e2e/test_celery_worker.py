@@ -57,8 +57,8 @@ def worker_and_beat(tmp_path: Path) -> Iterator[None]:
 
 def test_beat_schedules_retention_and_worker_runs_it(worker_and_beat: None, settings) -> None:
     # Given an event past retention and a fresh one
-    old = InteractionFactory(timestamp=timezone.now() - timedelta(days=5000))
-    fresh = InteractionFactory()
+    old = InteractionFactory.create(timestamp=timezone.now() - timedelta(days=5000))
+    fresh = InteractionFactory.create()
     # When a schedule created through the database (as in the admin) fires every second
     every_second, _ = IntervalSchedule.objects.get_or_create(
         every=1, period=IntervalSchedule.SECONDS

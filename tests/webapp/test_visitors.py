@@ -18,9 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_first_login_adopts_the_anonymous_visitor() -> None:
-    anonymous = VisitorFactory()
+    anonymous = VisitorFactory.create()
     InteractionFactory.create_batch(2, visitor=anonymous)
-    user = UserFactory()
+    user = UserFactory.create()
 
     canonical = visitor_attach_to_user(visitor=anonymous, user=user)
 
@@ -30,10 +30,10 @@ def test_first_login_adopts_the_anonymous_visitor() -> None:
 
 
 def test_login_on_new_device_moves_history_once() -> None:
-    user = UserFactory()
-    account_visitor = VisitorFactory(user=user)
-    InteractionFactory(visitor=account_visitor)
-    device = VisitorFactory()
+    user = UserFactory.create()
+    account_visitor = VisitorFactory.create(user=user)
+    InteractionFactory.create(visitor=account_visitor)
+    device = VisitorFactory.create()
     InteractionFactory.create_batch(3, visitor=device)
 
     canonical = visitor_attach_to_user(visitor=device, user=user)
@@ -48,9 +48,9 @@ def test_login_on_new_device_moves_history_once() -> None:
 
 
 def test_another_accounts_visitor_is_never_merged() -> None:
-    other = VisitorFactory(user=UserFactory())
-    InteractionFactory(visitor=other)
-    user = UserFactory()
+    other = VisitorFactory.create(user=UserFactory.create())
+    InteractionFactory.create(visitor=other)
+    user = UserFactory.create()
 
     canonical = visitor_attach_to_user(visitor=other, user=user)
 
@@ -59,11 +59,11 @@ def test_another_accounts_visitor_is_never_merged() -> None:
 
 
 def test_export_includes_merged_history() -> None:
-    user = UserFactory()
-    canonical = VisitorFactory(user=user)
-    InteractionFactory(visitor=canonical)
-    device = VisitorFactory()
-    InteractionFactory(visitor=device)
+    user = UserFactory.create()
+    canonical = VisitorFactory.create(user=user)
+    InteractionFactory.create(visitor=canonical)
+    device = VisitorFactory.create()
+    InteractionFactory.create(visitor=device)
     visitor_attach_to_user(visitor=device, user=user)
 
     data = visitor_export(visitor=canonical)
@@ -73,9 +73,9 @@ def test_export_includes_merged_history() -> None:
 
 
 def test_erase_deletes_events_visitors_and_caches() -> None:
-    visitor = VisitorFactory()
+    visitor = VisitorFactory.create()
     InteractionFactory.create_batch(3, visitor=visitor)
-    keep = InteractionFactory()
+    keep = InteractionFactory.create()
     cache.set(visitor_cache_key(visitor.key, "recommendations"), ["x"])
 
     counts = visitor_erase(visitor=visitor)

@@ -1,0 +1,172 @@
+"""Shop pages: home, category listings, item detail, search and the consent choice."""
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST, require_safe
+
+from webapp.models import Item
+from webapp.selectors.catalog import (
+    DEFAULT_SORT,
+    ITEM_SORTS,
+    category_children,
+    category_get,
+    item_get_active,
+    items_in_category,
+    items_newest,
+    items_popular,
+    items_search,
+)
+from webapp.selectors.visitors import visitor_of_user
+from webapp.services.interactions import interaction_record_view
+from webapp.services.visitors import visitor_give_consent
+
+ITEMS_PER_PAGE = 24
+HOME_SHELF_SIZE = 12
+CONSENT_MAX_AGE = 60 * 60 * 24 * 365
+CONSENT_CHOICES = ("yes", "no")
+MOBILE_UA = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|Windows Phone", re.IGNORECASE)
+TABLET_UA = re.compile(r"iPad|Tablet|Android|Kindle|Silk", re.IGNORECASE)
+
+
+def page_of(request: HttpRequest, object_list: QuerySet[Any], per_page: int) -> Page[Any]:
+    """The requested page (`?page=`), the first or last one when the number is off."""
+    return Paginator(object_list, per_page).get_page(request.GET.get("page"))
+
+
+def device_from_user_agent(user_agent: str) -> str:
+    if MOBILE_UA.search(user_agent):
+        return "mobile"
+    if TABLET_UA.search(user_agent):
+        return "tablet"
+    return "desktop"
+
+
+def view_context(request: HttpRequest) -> dict[str, str]:
+    """What we keep about the page view itself, alongside the event."""
+    return {
+        "device": device_from_user_agent(request.headers.get("User-Agent", "")),
+        "referrer": request.headers.get("Referer", "")[:500],
+        "page": request.get_full_path()[:500],
+    }
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "shop/home.html",
+        {
+            "new_items": items_newest(limit=HOME_SHELF_SIZE),
+            "popular_items": items_popular(limit=HOME_SHELF_SIZE),
+        },
+    )
+
+
+@require_safe
+def category(request: HttpRequest, slug: str) -> HttpResponse:
+    found = category_get(slug=slug)
+    if found is None:
+        raise Http404("No such category.")
+    sort = request.GET.get("sort", DEFAULT_SORT)
+    sort = sort if sort in ITEM_SORTS else DEFAULT_SORT
+    return render(
+        request,
+        "shop/category.html",
+        {
+            "category": found,
+            "ancestors": found.ancestors(),
+            "subcategories": category_children(category=found),
+            "page_obj": page_of(
+                request, items_in_category(category=found, sort=sort), ITEMS_PER_PAGE
+            ),
+            "sort": sort,
+            "sorts": [(key, label) for key, (label, _) in ITEM_SORTS.items()],
+        },
+    )
+
+
+def _record_view(request: HttpRequest, item: Item) -> None:
+    visitor = getattr(request, "visitor", None)
+    if visitor is None or request.method != "GET":
+        return  # no consent (or a HEAD request): no behavioural event
+    if not request.session.session_key:
+        request.session.save()
+    interaction_record_view(
+        visitor=visitor,
+        item=item,
+        session_id=request.session.session_key or "",
+        context=view_context(request),
+    )
+
+
+@require_safe
+def item(request: HttpRequest, external_id: str) -> HttpResponse:
+    found = item_get_active(external_id=external_id)
+    if found is None:
+        raise Http404("This item is not available.")
+    _record_view(request, found)
+    attributes = attribute_rows(found.attributes)
+    ancestors = [*found.category.ancestors(), found.category] if found.category else []
+    return render(
+        request,
+        "shop/item.html",
+        {"item": found, "attributes": attributes, "breadcrumb": ancestors},
+    )
+
+
+def attribute_rows(attributes: object) -> list[tuple[str, str]]:
+    """Item attributes as (label, text) rows; lists become comma-separated text."""
+    if not isinstance(attributes, dict):
+        return []
+    rows = []
+    for key, value in attributes.items():
+        if isinstance(value, list | tuple):
+            text = ", ".join(str(part) for part in value)
+        elif isinstance(value, dict) or value in (None, ""):
+            continue
+        else:
+            text = str(value)
+        rows.append((str(key).replace("_", " ").capitalize(), text))
+    return rows
+
+
+@require_safe
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    page_obj = page_of(request, items_search(query=query), ITEMS_PER_PAGE) if query else None
+    return render(request, "shop/search.html", {"query": query, "page_obj": page_obj})
+
+
+@require_POST
+def consent(request: HttpRequest) -> HttpResponse:
+    """Store the visitor's tracking choice in a cookie and go back where they were."""
+    choice = request.POST.get("consent", "")
+    if choice not in CONSENT_CHOICES:
+        return HttpResponseBadRequest("consent must be 'yes' or 'no'")
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    response = redirect(target if safe else "home")
+    response.set_cookie(
+        settings.CONSENT_COOKIE_NAME,
+        choice,
+        max_age=CONSENT_MAX_AGE,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+    if choice == "no":
+        request.visitor = None  # type: ignore[attr-defined]  # the middleware must not re-set it
+        response.delete_cookie(settings.VISITOR_COOKIE_NAME, samesite="Lax")
+    else:
+        account_visitor = visitor_of_user(user=request.user)
+        if account_visitor is not None:
+            visitor_give_consent(visitor=account_visitor)
+    return response
