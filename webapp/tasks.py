@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 
 from webapp.services.retention import interactions_delete_older_than, retention_cutoff
 
@@ -12,7 +13,10 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="webapp.tasks.interactions_apply_retention", time_limit=60 * 60)
 def interactions_apply_retention() -> int:
-    """Delete raw events older than EVENT_RETENTION_DAYS."""
+    """Delete raw events older than EVENT_RETENTION_DAYS (0 = keep forever)."""
+    if settings.EVENT_RETENTION_DAYS <= 0:
+        logger.info("retention: disabled (EVENT_RETENTION_DAYS=0)")
+        return 0
     deleted = interactions_delete_older_than(cutoff=retention_cutoff())
     logger.info("retention: deleted %d events", deleted)
     return deleted

@@ -33,6 +33,7 @@ def worker_and_beat(tmp_path: Path) -> Iterator[None]:
         DATABASE_URL=_test_database_url(),
         CELERY_BROKER_URL=app.conf.broker_url,
         DJANGO_SETTINGS_MODULE="webapp.settings.test",
+        EVENT_RETENTION_DAYS="3650",
     )
     base = [sys.executable, "-m", "celery", "-A", "webapp"]
     commands = [

@@ -534,6 +534,7 @@ def test_account_shows_history_newest_first(client: Client) -> None:
 
     assert list(response.context["page_obj"].object_list) == [newer, older]
     html = response.content.decode()
+    assert newer.item is not None
     assert reverse("item", args=[newer.item.external_id]) in html
     assert "Somebody Else" not in html
     assert reverse("account-export") in html and reverse("account-erase") in html

@@ -47,13 +47,17 @@ class Interaction(models.Model):
     """One event of the interaction log; `event_id` makes client retries idempotent."""
 
     event_id = models.UUIDField(null=True, blank=True, unique=True)
-    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="interactions")
+    # FK indexes off: the composite indexes below lead with these columns already.
+    visitor = models.ForeignKey(
+        Visitor, on_delete=models.CASCADE, related_name="interactions", db_index=False
+    )
     item = models.ForeignKey(
         "webapp.Item",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="interactions",
+        db_index=False,
     )
     event_type = models.CharField(max_length=16, choices=EventType.choices)
     value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)

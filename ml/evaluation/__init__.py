@@ -1,0 +1,1 @@
+"""Full-ranking metrics and the tune-on-validation, report-on-test protocol."""
