@@ -356,10 +356,14 @@ def main() -> int:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--no-demo", action="store_true", help="skip the MovieLens demo data")
     test = sub.add_parser("test", help="lint, type-check and run the test suite")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.add_argument("pytest_args", nargs="*", help="passed to pytest")
     sub.add_parser("pg-start", help="start the private Postgres only")
     sub.add_parser("pg-stop", help="stop the private Postgres")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "test":
+        args.pytest_args = [*extra, *args.pytest_args]
     if args.command == "run":
         return command_run(args)
     if args.command == "test":
