@@ -100,6 +100,7 @@ class EmbeddedPostgres:
     def _chown(self, path: Path) -> None:
         if os.geteuid() == 0:
             subprocess.run(["chown", "-R", f"{self._owner()}:", str(path)], check=True)
+            _make_traversable(path.parent)
 
     def _password(self) -> str:
         password_file = self.root / "password"
@@ -212,6 +213,17 @@ class EmbeddedPostgres:
             ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def _make_traversable(directory: Path) -> None:
+    """Let the cluster owner walk down to var/ (e.g. a checkout in a 0700 mktemp dir).
+
+    Only the search (x) bit for others is added: directory listings stay private.
+    """
+    for parent in [directory, *directory.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
 
 
 def _port_in_use(port: int) -> bool:
