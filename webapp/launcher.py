@@ -257,7 +257,6 @@ def command_run(args: argparse.Namespace) -> int:
     env, cluster, _ = _database_env("webapp.settings.local")
     password = _admin_password()
     _manage("migrate", "--noinput", env=env)
-    _manage("createcachetable", env=env)
     if not args.no_demo:
         _manage("load_movielens", env=env)
     _manage("ensure_admin", "--username", "admin", "--password", password, env=env)
