@@ -26,6 +26,8 @@ class Recommender(ABC):
 
     name: ClassVar[str]
     uses_seed: ClassVar[bool] = False
+    # Models that read timestamps, weights or item content from the InteractionData.
+    needs_data: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.n_users = 0

@@ -6,12 +6,25 @@ from typing import Any
 from ml.algorithms.als import ALS
 from ml.algorithms.base import Recommender, read_meta
 from ml.algorithms.bpr import BPR
+from ml.algorithms.content import ContentKNN
+from ml.algorithms.context_ease import ContextEASE
 from ml.algorithms.ease import EASE
+from ml.algorithms.hybrid import Hybrid
 from ml.algorithms.itemknn import ItemKNN
 from ml.algorithms.popularity import Popularity
 
 ALGORITHMS: dict[str, type[Recommender]] = {
-    model.name: model for model in (Popularity, ItemKNN, EASE, ALS, BPR)
+    model.name: model
+    for model in (
+        Popularity,
+        ItemKNN,
+        EASE,
+        ALS,
+        BPR,
+        ContentKNN,
+        Hybrid,
+        ContextEASE,
+    )
 }
 
 

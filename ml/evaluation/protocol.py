@@ -95,5 +95,5 @@ def _fit_timed(
     arguments = {"seed": seed, **params} if model_class.uses_seed else dict(params)
     model = model_class(**arguments)
     started = time.perf_counter()
-    model.fit(split.train, data=data)
+    model.fit(split.train, data=data, valid=split.valid)
     return model, time.perf_counter() - started

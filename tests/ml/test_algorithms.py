@@ -7,11 +7,11 @@ import pytest
 import scipy.sparse as sp
 
 from ml.algorithms import registry
-from ml.algorithms.base import top_k
+from ml.algorithms.base import Recommender, top_k
 from ml.algorithms.ease import EASE
 from ml.algorithms.itemknn import ItemKNN
 from ml.algorithms.popularity import Popularity
-from ml.data.dataset import from_arrays
+from ml.data.dataset import ItemRecord, from_arrays
 
 SMALL_SETTINGS: dict[str, dict[str, Any]] = {
     "pop": {},
@@ -19,7 +19,31 @@ SMALL_SETTINGS: dict[str, dict[str, Any]] = {
     "ease": {"reg": 10.0},
     "als": {"factors": 4, "iterations": 3, "seed": 1},
     "bpr": {"factors": 4, "epochs": 3, "batch_size": 16, "seed": 1},
+    "context_ease": {"reg": 10.0},
+    "content": {"k": 5},
+    "hybrid": {"weight": 0.3, "reg": 10.0, "content_k": 5},
 }
+
+
+def _fitted(name: str, train: sp.csr_matrix) -> Recommender:
+    """A small model of `name` fit on `train`, with a dataset built from it if it needs one."""
+    model = registry.create(name, **SMALL_SETTINGS[name])
+    if not model.needs_data:
+        return model.fit(train)
+    coo = train.tocoo()
+    # Zero-padded ids sort like the matrix's rows and columns, so both line up.
+    data = from_arrays(
+        [f"u{row:03d}" for row in coo.row],
+        [f"i{col:03d}" for col in coo.col],
+        None,
+        np.arange(coo.nnz, dtype=float),
+        item_records={
+            f"i{col:03d}": ItemRecord(title=f"item {col}", categories=(f"genre{col % 3}",))
+            for col in range(train.shape[1])
+        },
+    )
+    assert data.matrix().shape == train.shape
+    return model.fit(data.matrix(), data=data)
 
 
 def test_registry_knows_every_algorithm():
@@ -30,7 +54,7 @@ def test_registry_knows_every_algorithm():
 
 @pytest.mark.parametrize("name", sorted(SMALL_SETTINGS))
 def test_save_load_round_trip_gives_identical_scores(tmp_path, train_matrix, name):
-    model = registry.create(name, **SMALL_SETTINGS[name]).fit(train_matrix)
+    model = _fitted(name, train_matrix)
     users = np.arange(train_matrix.shape[0])
 
     model.save(tmp_path / name)
@@ -45,7 +69,7 @@ def test_save_load_round_trip_gives_identical_scores(tmp_path, train_matrix, nam
 
 @pytest.mark.parametrize("name", sorted(SMALL_SETTINGS))
 def test_recommend_never_returns_excluded_items(train_matrix, name):
-    model = registry.create(name, **SMALL_SETTINGS[name]).fit(train_matrix)
+    model = _fitted(name, train_matrix)
     users = np.arange(train_matrix.shape[0])
 
     top = model.recommend(users, 5, exclude=train_matrix)

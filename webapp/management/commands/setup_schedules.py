@@ -12,6 +12,11 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, str, dict[str, Any]]] = {
         "crontab",
         {"minute": "30", "hour": "3"},
     ),
+    "Retrain recommendation models (nightly)": (
+        "ml.tasks.train_models",
+        "crontab",
+        {"minute": "0", "hour": "3"},
+    ),
     "Purge old rate-limit windows (hourly)": (
         "webapp.tasks.ratelimit_purge",
         "interval",

@@ -1,0 +1,37 @@
+"""Celery tasks of the ml app: thin wrappers that take ids and call services."""
+
+import logging
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from ml.services.training import training_run_execute
+from ml.services.training_runs import TrainingError, training_run_create
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="ml.tasks.train_models",
+    soft_time_limit=settings.ML_TRAINING_SOFT_TIME_LIMIT,
+    time_limit=settings.ML_TRAINING_TIME_LIMIT,
+    acks_late=True,
+)
+def train_models(self: Task, run_id: int | None = None) -> str:
+    """Execute training run `run_id` (None: create one, as the nightly schedule does).
+
+    Routed to the "train" queue by CELERY_TASK_ROUTES ("ml.tasks.*").
+
+    Never retried: a failed run is recorded as failed, and a run that is not queued
+    any more (finished, or taken by another worker) is left alone.
+    """
+    task_id = self.request.id or ""
+    try:
+        if run_id is None:
+            run_id = training_run_create(trigger="nightly schedule", celery_task_id=task_id).pk
+        run = training_run_execute(run_id=run_id, celery_task_id=task_id)
+    except TrainingError as error:
+        logger.warning("training run %s refused: %s", run_id, error)
+        return "failed"
+    return "skipped" if run is None else run.status

@@ -1,0 +1,97 @@
+"""A real Celery worker on the "train" queue retrains, promotes, then refuses a worse model."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from ml.models import ModelVersionStatus, TrainingRun, TrainingRunStatus
+from ml.selectors import model_version_active
+from ml.services.artifacts import ITEM_IDS_FILE, USER_IDS_FILE
+from ml.services.training_runs import training_run_queue
+from tests.ml.test_registry import EASE_PLAN, POP_PLAN, create_clustered_interactions
+from webapp.celery import app
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_SECONDS = 120
+
+
+def _test_database_url() -> str:
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@pytest.fixture
+def artifact_dir(settings: Any, tmp_path: Path) -> Path:
+    settings.ML_ARTIFACT_DIR = tmp_path / "models"
+    return settings.ML_ARTIFACT_DIR
+
+
+@pytest.fixture
+def train_worker(artifact_dir: Path, tmp_path: Path) -> Iterator[Path]:
+    """A worker consuming only the train queue; yields its log file."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=_test_database_url(),
+        CELERY_BROKER_URL=app.conf.broker_url,
+        DJANGO_SETTINGS_MODULE="webapp.settings.test",
+        ML_ARTIFACT_DIR=str(artifact_dir),
+    )
+    log = tmp_path / "worker.log"
+    command = [
+        *(sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "train"),
+        *("--concurrency", "1", "--pool", "solo", "-n", "e2e-train@%h", "--loglevel", "INFO"),
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+        yield log
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_until_finished(run: TrainingRun, log: Path) -> TrainingRun:
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.is_finished:
+            return run
+        time.sleep(1)
+    raise AssertionError(f"run #{run.pk} still {run.status}; worker log:\n{log.read_text()}")
+
+
+def test_worker_trains_promotes_then_refuses_a_worse_model(
+    train_worker: Path, artifact_dir: Path
+) -> None:
+    # Given interactions in the database and no model in use
+    create_clustered_interactions()
+
+    # When a training of EASE is queued (as the admin's button does)
+    first = _wait_until_finished(training_run_queue(trigger="e2e", plan=EASE_PLAN), train_worker)
+
+    # Then the worker ran it to the end and EASE is in use, saved with its vocabularies
+    assert first.status == TrainingRunStatus.SUCCEEDED, first.error
+    ease = model_version_active(role="home")
+    assert ease is not None and ease.kind == "ease" and ease.training_run_id == first.pk
+    folder = artifact_dir / ease.artifact_path
+    assert (folder / "arrays.npz").exists() and (folder / ITEM_IDS_FILE).exists()
+    assert (folder / USER_IDS_FILE).exists()
+
+    # When a worse plan (popularity only) is trained next
+    second = _wait_until_finished(training_run_queue(trigger="e2e", plan=POP_PLAN), train_worker)
+
+    # Then it is recorded as a candidate, refused, and EASE stays in use
+    assert second.status == TrainingRunStatus.SUCCEEDED, second.error
+    [entry] = second.log
+    assert entry["decision"] == "refused"
+    assert model_version_active(role="home") == ease
+    assert second.versions.get().status == ModelVersionStatus.CANDIDATE

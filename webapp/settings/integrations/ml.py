@@ -1,0 +1,39 @@
+"""Model registry and retraining: where artifacts live, what is trained, time limits."""
+
+from pathlib import Path
+from typing import Any
+
+from webapp.settings.env import VAR_DIR, env
+
+# Saved models (one folder per version); ModelVersion.artifact_path is relative to this.
+ML_ARTIFACT_DIR: Path = Path(env.str("ML_ARTIFACT_DIR", default=str(VAR_DIR / "models")))
+
+# role -> algorithm -> hyper-parameter grid; each role's best candidate on validation
+# NDCG@10 replaces the active version only if it beats it. Kept small: it runs nightly.
+# "similar" and "session" are scored with the same next-item protocol as "home" until
+# role-specific evaluations exist. Override with ML_TRAINING_PLAN (JSON).
+ML_TRAINING_PLAN_DEFAULT: dict[str, dict[str, dict[str, list[Any]]]] = {
+    "home": {
+        "pop": {"half_life_days": [None, 30.0]},
+        "ease": {"reg": [100.0, 250.0, 500.0]},
+        "als": {
+            "factors": [64],
+            "regularization": [5.0, 20.0],
+            "alpha": [2.0],
+            "iterations": [15],
+        },
+    },
+    "similar": {"itemknn": {"k": [50, 200], "shrink": [0.0, 50.0]}},
+    "session": {"itemknn": {"k": [50], "shrink": [10.0]}},
+}
+ML_TRAINING_PLAN: dict[str, dict[str, dict[str, list[Any]]]] = env.json(
+    "ML_TRAINING_PLAN", default=ML_TRAINING_PLAN_DEFAULT
+)
+# "temporal": per user, last interaction for test, the one before for validation;
+# "random": RecBole's 8:1:1 random split per user.
+ML_TRAINING_SPLIT: str = env.str("ML_TRAINING_SPLIT", default="temporal")
+ML_TRAINING_SEED: int = env.int("ML_TRAINING_SEED", default=2020)
+# Below this many users with a validation interaction the comparison is noise: refuse.
+ML_TRAINING_MIN_VALID_USERS: int = env.int("ML_TRAINING_MIN_VALID_USERS", default=20)
+ML_TRAINING_SOFT_TIME_LIMIT: int = env.int("ML_TRAINING_SOFT_TIME_LIMIT", default=3 * 60 * 60)
+ML_TRAINING_TIME_LIMIT: int = ML_TRAINING_SOFT_TIME_LIMIT + 5 * 60
