@@ -10,7 +10,7 @@ closed form on an augmented Gram matrix built from the training part only:
   `time_scale_seconds`, over the `TIME_NEIGHBOURS` nearest in that user's sequence) add
   `time_weight` times their kernel, since items consumed in one session are related
   more than items a year apart;
-- content: every category or attribute value acts as a pseudo-user holding the items
+- content: every category, attribute value or title word acts as a pseudo-user holding the items
   that carry it (`content_weight`), which also gives items without interactions
   neighbours, so cold items can be recommended;
 - dropout emphasis: `dropout` adds `p/(1-p)·diag(G)` to the L2 term (EDLAE);
@@ -20,11 +20,13 @@ closed form on an augmented Gram matrix built from the training part only:
 Scores are `X_u · B` with the binary train row, as in EASE.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from ml.algorithms.base import HyperValue, Recommender, csr_from_arrays, csr_to_arrays
 from ml.data.dataset import InteractionData
@@ -33,6 +35,9 @@ TIME_NEIGHBOURS = 64
 UNAVAILABLE_SCORE = -1e9
 SECONDS_PER_DAY = 86_400.0
 MIN_CONFIDENCE = 0.05
+TITLE_WORD = re.compile(r"[^\W_]+")
+MIN_TITLE_WORD = 3
+STOP_WORDS = ENGLISH_STOP_WORDS | {"la", "le", "les", "el", "der", "die", "das"}
 
 
 class ContextEASE(Recommender):
@@ -182,7 +187,7 @@ def time_gram(
 
 
 def content_tokens(data: InteractionData) -> sp.csr_matrix:
-    """Binary (token, item) matrix of categories and `key=value` attributes."""
+    """Binary (token, item) matrix of categories, `key=value` attributes and title words."""
     if data.item_content is None:
         return sp.csr_matrix((0, data.n_items))
     vocabulary: dict[str, int] = {}
@@ -191,11 +196,18 @@ def content_tokens(data: InteractionData) -> sp.csr_matrix:
     for item, record in enumerate(data.item_content):
         tokens = {f"category:{name.strip().lower()}" for name in record.categories if name.strip()}
         tokens |= {f"{key}={value}".lower() for key, value in record.attributes.items() if value}
+        tokens |= {f"title:{word}" for word in title_words(record.title)}
         for token in tokens:
             token_ids.append(vocabulary.setdefault(token, len(vocabulary)))
             item_ids.append(item)
     values = np.ones(len(token_ids), dtype=np.float64)
     return sp.csr_matrix((values, (token_ids, item_ids)), shape=(len(vocabulary), data.n_items))
+
+
+def title_words(title: str) -> set[str]:
+    """Lower-case words of a title worth sharing (sequels, series, brands): no stop words."""
+    words = TITLE_WORD.findall(title.lower())
+    return {word for word in words if len(word) >= MIN_TITLE_WORD and word not in STOP_WORDS}
 
 
 def first_and_last_seen(
