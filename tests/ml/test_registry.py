@@ -244,6 +244,19 @@ def test_first_training_promotes_and_saves_a_loadable_model_with_vocabularies(
     assert training_run_latest() == run
 
 
+def test_the_default_plan_trains_every_role_from_the_database(settings: Any) -> None:
+    """Context EASE and the hybrid read timestamps and catalog content from the log."""
+    create_clustered_interactions()
+
+    run = run_plan(settings.ML_TRAINING_PLAN_DEFAULT)
+
+    assert run.status == TrainingRunStatus.SUCCEEDED, run.error
+    assert {entry["role"] for entry in run.log} == set(settings.ML_TRAINING_PLAN_DEFAULT)
+    assert all(entry["decision"] == "promoted" for entry in run.log)
+    tried = {candidate["kind"] for entry in run.log for candidate in entry["candidates"]}
+    assert {"context_ease", "hybrid"} <= tried
+
+
 def test_a_worse_candidate_is_recorded_but_refused(artifact_dir: Path) -> None:
     create_clustered_interactions()
     run_plan(EASE_PLAN)

@@ -16,6 +16,7 @@ ML_TRAINING_PLAN_DEFAULT: dict[str, dict[str, dict[str, list[Any]]]] = {
     "home": {
         "pop": {"half_life_days": [None, 30.0]},
         "ease": {"reg": [100.0, 250.0, 500.0]},
+        "context_ease": {"reg": [250.0, 600.0], "time_weight": [1.0], "dropout": [0.0, 0.3]},
         "als": {
             "factors": [64],
             "regularization": [5.0, 20.0],
@@ -23,7 +24,10 @@ ML_TRAINING_PLAN_DEFAULT: dict[str, dict[str, dict[str, list[Any]]]] = {
             "iterations": [15],
         },
     },
-    "similar": {"itemknn": {"k": [50, 200], "shrink": [0.0, 50.0]}},
+    "similar": {
+        "itemknn": {"k": [50, 200], "shrink": [0.0, 50.0]},
+        "hybrid": {"weight": [0.1, 0.3], "reg": [250.0]},
+    },
     "session": {"itemknn": {"k": [50], "shrink": [10.0]}},
 }
 ML_TRAINING_PLAN: dict[str, dict[str, dict[str, list[Any]]]] = env.json(
