@@ -11,6 +11,7 @@ from ml.algorithms.context_ease import ContextEASE
 from ml.algorithms.ease import EASE
 from ml.algorithms.hybrid import Hybrid
 from ml.algorithms.itemknn import ItemKNN
+from ml.algorithms.multvae import MultVAE
 from ml.algorithms.popularity import Popularity
 
 ALGORITHMS: dict[str, type[Recommender]] = {
@@ -24,6 +25,7 @@ ALGORITHMS: dict[str, type[Recommender]] = {
         ContentKNN,
         Hybrid,
         ContextEASE,
+        MultVAE,
     )
 }
 

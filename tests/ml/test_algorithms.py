@@ -20,6 +20,7 @@ SMALL_SETTINGS: dict[str, dict[str, Any]] = {
     "als": {"factors": 4, "iterations": 3, "seed": 1},
     "bpr": {"factors": 4, "epochs": 3, "batch_size": 16, "seed": 1},
     "context_ease": {"reg": 10.0},
+    "multvae": {"hidden": 8, "latent": 4, "epochs": 3, "seed": 1, "progress": False},
     "content": {"k": 5},
     "hybrid": {"weight": 0.3, "reg": 10.0, "content_k": 5},
 }

@@ -1,0 +1,327 @@
+"""Tune one RecBole 1.2.1 model on an exported split and test it once; runs in RecBole's venv.
+
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 var/recbole-venv/bin/python bench/recbole_runner.py \
+        --job job.json --out result.json
+
+The job (JSON) names the model, the split folder (`<data_path>/<dataset>/<dataset>.
+{train,valid,test}.inter`), the seed, the grid and a checkpoint folder. Every grid setting
+is fit on train only with early stopping on validation NDCG@10; the best setting is then
+evaluated on test once, with train and validation items excluded from the ranking. The
+result JSON is written atomically. Imports neither Django nor the project's code.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+PARTS = ("train", "valid", "test")
+KS = (10, 20)
+SELECTION_METRIC = "ndcg@10"
+TEST_METRICS = ("recall", "ndcg", "hit", "mrr")
+DEFAULT_EPOCHS = 300
+
+
+class NullWriter:
+    """Stands in for tensorboard's SummaryWriter: RecBole's scalars are not written."""
+
+    def add_scalar(self, *args: object, **kwargs: object) -> None:
+        """Drop a scalar."""
+
+    def add_hparams(self, *args: object, **kwargs: object) -> None:
+        """Drop the hyper-parameters."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def patch_recbole() -> None:
+    """Silence tensorboard, and fix ItemCoverage in 1.2.1 (it calls `.cpu()` on an int)."""
+    import copy
+
+    import recbole.trainer.trainer as trainer_module  # type: ignore[import-not-found]
+    from recbole.evaluator.collector import Collector  # type: ignore[import-not-found]
+
+    def get_data_struct(self: Any) -> Any:
+        data = self.data_struct._data_dict
+        for key, value in data.items():
+            data[key] = value.cpu() if hasattr(value, "cpu") else value
+        returned = copy.deepcopy(self.data_struct)
+        for key in ("rec.topk", "rec.meanrank", "rec.score", "rec.items", "data.label"):
+            if key in self.data_struct:
+                del self.data_struct[key]
+        return returned
+
+    trainer_module.get_tensorboard = lambda logger: NullWriter()
+    Collector.get_data_struct = get_data_struct
+
+
+def base_config(job: Mapping[str, Any], setting_dir: Path) -> dict[str, Any]:
+    """RecBole settings shared by every grid setting: benchmark files, no filtering, CPU."""
+    return {
+        "data_path": job["data_path"],
+        "benchmark_filename": list(PARTS),
+        "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+        # Nothing is dropped, deduplicated, thresholded or normalised: every row is a positive.
+        "rm_dup_inter": None,
+        "val_interval": None,
+        "filter_inter_by_user_or_item": False,
+        "user_inter_num_interval": None,
+        "item_inter_num_interval": None,
+        "threshold": None,
+        "normalize_all": False,
+        "normalize_field": None,
+        "eval_args": {
+            "split": {"RS": [0.8, 0.1, 0.1]},  # unused: benchmark files are the split
+            "group_by": "user",
+            "order": "RO",
+            "mode": "full",
+        },
+        "metrics": ["Recall", "MRR", "NDCG", "Hit", "ItemCoverage"],
+        "topk": list(KS),
+        "valid_metric": "NDCG@10",
+        "metric_decimal_place": 6,
+        "epochs": job.get("epochs", DEFAULT_EPOCHS),
+        "eval_step": 1,
+        "stopping_step": 10,
+        "seed": job["seed"],
+        "reproducibility": True,
+        "use_gpu": False,
+        "device": "cpu",
+        "worker": 0,
+        "show_progress": False,
+        "state": "ERROR",
+        "checkpoint_dir": str(setting_dir),
+        "save_dataset": False,
+        "save_dataloaders": False,
+        "log_wandb": False,
+    }
+
+
+def parameter_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values (one empty setting for an empty grid)."""
+    names = list(grid)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def read_part_tokens(dataset_dir: Path, dataset: str, part: str) -> dict[str, set[str]]:
+    """User token → item tokens of one exported file."""
+    pairs: dict[str, set[str]] = {}
+    with open(dataset_dir / f"{dataset}.{part}.inter", encoding="utf-8") as handle:
+        next(handle)
+        for line in handle:
+            user, item = line.rstrip("\n").split("\t")[:2]
+            pairs.setdefault(user, set()).add(item)
+    return pairs
+
+
+def check_protocol(job: Mapping[str, Any], dataset: Any, loaders: Sequence[Any]) -> dict[str, Any]:
+    """Check that RecBole kept every exported row and masks what the protocol says.
+
+    Validation ranking must exclude exactly the user's train items and test ranking exactly
+    train + validation items (RecBole's `history_item` of the full-sort loaders).
+    """
+    dataset_dir = Path(job["data_path"]) / job["dataset"]
+    files = {part: read_part_tokens(dataset_dir, job["dataset"], part) for part in PARTS}
+    rows = {part: sum(map(len, files[part].values())) for part in PARTS}
+    loaded = {
+        part: len(loader._dataset.inter_feat) for part, loader in zip(PARTS, loaders, strict=True)
+    }
+    user_tokens = dataset.field2id_token[dataset.uid_field]
+    item_tokens = dataset.field2id_token[dataset.iid_field]
+    exclusions = {}
+    for part, loader, expected_from in (
+        ("valid", loaders[1], ("train",)),
+        ("test", loaders[2], ("train", "valid")),
+    ):
+        mismatched = 0
+        for uid in loader.uid_list.tolist():
+            user = user_tokens[uid]
+            expected = set().union(*(files[name].get(user, set()) for name in expected_from))
+            history = {item_tokens[i] for i in loader.uid2history_item[uid].tolist()}
+            mismatched += history != expected
+        exclusions[part] = {
+            "users": len(loader.uid_list),
+            "mismatched": mismatched,
+            "excludes": "+".join(expected_from),
+        }
+    all_users = set().union(*(set(files[part]) for part in PARTS))
+    all_items = set().union(*(items for part in PARTS for items in files[part].values()))
+    return {
+        "rows_in_files": rows,
+        "rows_loaded": loaded,
+        "no_rows_dropped": rows == loaded,
+        "users": {"files": len(all_users), "recbole": dataset.user_num - 1},
+        "items": {"files": len(all_items), "recbole": dataset.item_num - 1},
+        "exclusion": exclusions,
+        "exclusion_ok": all(entry["mismatched"] == 0 for entry in exclusions.values()),
+    }
+
+
+def fit_setting(
+    job: Mapping[str, Any], params: Mapping[str, Any], index: int, verify: bool
+) -> dict[str, Any]:
+    """Fit one setting on train with early stopping on validation; keep what testing needs."""
+    from recbole.config import Config  # type: ignore[import-not-found]
+    from recbole.data import create_dataset, data_preparation  # type: ignore[import-not-found]
+    from recbole.utils import get_model, get_trainer, init_seed  # type: ignore[import-not-found]
+
+    setting_dir = Path(job["checkpoint_dir"]) / f"setting-{index}"
+    config_dict = {**base_config(job, setting_dir), **params}
+    config = Config(model=job["model"], dataset=job["dataset"], config_dict=config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    loaders = data_preparation(config, dataset)
+    checks = check_protocol(job, dataset, loaders) if verify else None
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, loaders[0]._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    epoch_seconds = 0.0
+    train_epoch = trainer._train_epoch
+
+    def timed_epoch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal epoch_seconds
+        started = time.perf_counter()
+        try:
+            return train_epoch(*args, **kwargs)
+        finally:
+            epoch_seconds += time.perf_counter() - started
+
+    trainer._train_epoch = timed_epoch
+    valid_curve: list[float] = []
+    started = time.perf_counter()
+    best_score, best_result = trainer.fit(
+        loaders[0],
+        loaders[1],
+        verbose=False,
+        saved=True,
+        show_progress=False,
+        callback_fn=lambda epoch, score: valid_curve.append(float(score)),
+    )
+    seconds = time.perf_counter() - started
+    best_epoch = max(range(len(valid_curve)), key=valid_curve.__getitem__) if valid_curve else 0
+    return {
+        "params": dict(params),
+        "valid": {key: float(value) for key, value in (best_result or {}).items()},
+        "valid_ndcg@10": float(best_score),
+        "train_seconds": seconds,
+        "epoch_seconds": epoch_seconds,
+        "epochs_run": len(trainer.train_loss_dict),
+        "best_epoch": best_epoch,
+        "checks": checks,
+        "trainer": trainer,
+        "test_loader": loaders[2],
+        "setting_dir": setting_dir,
+    }
+
+
+def run_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    """Tune over the grid on validation NDCG@10, then evaluate the chosen setting on test once."""
+    import torch  # type: ignore[import-not-found]
+
+    patch_recbole()
+    trials = []
+    best: dict[str, Any] | None = None
+    checks = None
+    for index, params in enumerate(parameter_grid(job["grid"])):
+        trial = fit_setting(job, params, index, verify=index == 0)
+        checks = checks or trial["checks"]
+        print(
+            f"setting {index}: {params} valid ndcg@10={trial['valid_ndcg@10']:.4f} "
+            f"epochs={trial['epochs_run']} fit_s={trial['train_seconds']:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
+        trials.append(
+            {
+                key: trial[key]
+                for key in (
+                    "params",
+                    "valid_ndcg@10",
+                    "train_seconds",
+                    "epoch_seconds",
+                    "epochs_run",
+                    "best_epoch",
+                )
+            }
+        )
+        if best is None or trial["valid_ndcg@10"] > best["valid_ndcg@10"]:
+            if best is not None:
+                shutil.rmtree(best["setting_dir"], ignore_errors=True)
+            best = trial
+        else:
+            shutil.rmtree(trial["setting_dir"], ignore_errors=True)
+    if best is None:
+        raise ValueError("the grid has no settings")
+    test = best["trainer"].evaluate(best["test_loader"], load_best_model=True, show_progress=False)
+    shutil.rmtree(job["checkpoint_dir"], ignore_errors=True)
+    metrics = {f"{name}@{k}": float(test[f"{name}@{k}"]) for name in TEST_METRICS for k in KS}
+    # RecBole divides by item_num, which counts its [PAD] item; ours divides by real items.
+    item_num = best["test_loader"]._dataset.item_num
+    for k in KS:
+        if f"itemcoverage@{k}" in test:
+            metrics[f"itemcoverage@{k}"] = float(test[f"itemcoverage@{k}"])
+            metrics[f"coverage@{k}"] = float(test[f"itemcoverage@{k}"]) * item_num / (item_num - 1)
+    return {
+        "model": job["model"],
+        **{name: round(value, 6) for name, value in metrics.items()},
+        "params": best["params"],
+        "valid_ndcg@10": round(best["valid_ndcg@10"], 6),
+        "valid_metrics": {key: round(value, 6) for key, value in best["valid"].items()},
+        "train_seconds": round(best["train_seconds"], 3),
+        "epoch_seconds": round(best["epoch_seconds"], 3),
+        "epochs_run": best["epochs_run"],
+        "best_epoch": best["best_epoch"],
+        "trials": trials,
+        "grid": job["grid"],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "protocol_checks": checks,
+        "versions": {
+            "torch": torch.__version__,
+            "recbole": _recbole_version(),
+            "python": sys.version.split()[0],
+        },
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _recbole_version() -> str:
+    import recbole  # type: ignore[import-not-found]
+
+    return str(recbole.__version__)
+
+
+def write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry point: read the job, run it, write the result."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--job", type=Path, required=True, help="job JSON")
+    parser.add_argument("--out", type=Path, required=True, help="result JSON")
+    arguments = parser.parse_args(argv)
+    sys.argv = sys.argv[:1]  # RecBole's Config reads `--key=value` options from sys.argv
+    job = json.loads(arguments.job.read_text(encoding="utf-8"))
+    write_json_atomically(arguments.out, run_job(job))
+
+
+if __name__ == "__main__":
+    main()
