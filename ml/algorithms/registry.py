@@ -1,5 +1,10 @@
-"""Names of the recommender implementations, for configuration, training and loading."""
+"""Names of the recommender implementations, for configuration, training and loading.
 
+PyTorch models are registered by import path and imported on first use, so that a web
+worker serving EASE never loads torch.
+"""
+
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +16,6 @@ from ml.algorithms.context_ease import ContextEASE
 from ml.algorithms.ease import EASE
 from ml.algorithms.hybrid import Hybrid
 from ml.algorithms.itemknn import ItemKNN
-from ml.algorithms.multvae import MultVAE
 from ml.algorithms.popularity import Popularity
 
 ALGORITHMS: dict[str, type[Recommender]] = {
@@ -25,17 +29,31 @@ ALGORITHMS: dict[str, type[Recommender]] = {
         ContentKNN,
         Hybrid,
         ContextEASE,
-        MultVAE,
     )
 }
 
+# name -> "module:Class" of the implementations that need torch.
+TORCH_ALGORITHMS: dict[str, str] = {
+    "multvae": "ml.algorithms.multvae:MultVAE",
+    "recvae": "ml.algorithms.recvae:RecVAE",
+}
+
+
+def algorithm_names() -> list[str]:
+    """Every registered algorithm name, torch ones included."""
+    return [*ALGORITHMS, *(name for name in TORCH_ALGORITHMS if name not in ALGORITHMS)]
+
 
 def algorithm_class(name: str) -> type[Recommender]:
-    """The implementation registered under `name`."""
-    try:
+    """The implementation registered under `name` (importing a torch model on demand)."""
+    if name in ALGORITHMS:
         return ALGORITHMS[name]
-    except KeyError:
-        raise KeyError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}") from None
+    if name in TORCH_ALGORITHMS:
+        module_name, class_name = TORCH_ALGORITHMS[name].split(":")
+        model: type[Recommender] = getattr(importlib.import_module(module_name), class_name)
+        return model
+    known = ", ".join(algorithm_names())
+    raise KeyError(f"unknown algorithm {name!r}; known: {known}")
 
 
 def create(name: str, **hyperparameters: Any) -> Recommender:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ml.algorithms.registry import ALGORITHMS
+from ml.algorithms.registry import algorithm_names
 from ml.models import ModelRole, TrainingRun, TrainingRunStatus
 from ml.services.artifacts import artifacts_discard_incoming
 
@@ -45,8 +45,9 @@ def training_plan_validate(plan: dict[str, Any]) -> dict[str, dict[str, dict[str
         if not models:
             raise TrainingError(f"role {role!r} has no models in the plan")
         for kind, grid in models.items():
-            if kind not in ALGORITHMS:
-                raise TrainingError(f"unknown algorithm {kind!r}; known: {', '.join(ALGORITHMS)}")
+            if kind not in algorithm_names():
+                known = ", ".join(algorithm_names())
+                raise TrainingError(f"unknown algorithm {kind!r}; known: {known}")
             if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
                 raise TrainingError(f"{role}/{kind}: the grid must map names to lists of values")
     return plan
