@@ -46,6 +46,14 @@ def item(db: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def _clear_cache(db: Any) -> None:
-    from django.core.cache import cache
+    from django.core.cache import cache, caches
+
+    from recommender.active_models import ACTIVE_MODELS
+    from recommender.merchandising import merchandising_rules_cache_clear
+    from recommender.trending import serving_caches_clear
 
     cache.clear()
+    caches["recommendations"].clear()
+    ACTIVE_MODELS.clear()
+    serving_caches_clear()
+    merchandising_rules_cache_clear()

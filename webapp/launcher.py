@@ -261,6 +261,8 @@ def command_run(args: argparse.Namespace) -> int:
         _manage("load_movielens", env=env)
     _manage("ensure_admin", "--username", "admin", "--password", password, env=env)
     _manage("setup_schedules", env=env)
+    if not args.no_demo:
+        _manage("train_models", "--if-none-active", env=env)  # the worker picks it up
     processes = _start_services(env, args.port)
     _log(f"site:  http://127.0.0.1:{args.port}/")
     _log(f"admin: http://127.0.0.1:{args.port}/admin/  user: admin  password: {password}")
@@ -281,6 +283,8 @@ def _start_services(env: dict[str, str], port: int) -> dict[str, subprocess.Pope
             "-m",
             "gunicorn",
             "webapp.wsgi",
+            "--config",
+            "python:webapp.gunicorn_conf",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
@@ -306,8 +310,11 @@ def _start_services(env: dict[str, str], port: int) -> dict[str, subprocess.Pope
         ],
         "beat": [python, "-m", "celery", "-A", "webapp", "beat", "--loglevel", "INFO"],
     }
+    # Web workers serve one request per thread: BLAS and torch must not fan out.
+    single_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    envs = {name: env for name in commands} | {"web": env | single_thread}
     return {
-        name: subprocess.Popen(cmd, cwd=BASE_DIR, env=env, start_new_session=True)
+        name: subprocess.Popen(cmd, cwd=BASE_DIR, env=envs[name], start_new_session=True)
         for name, cmd in commands.items()
     }
 

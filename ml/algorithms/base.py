@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from ml.algorithms.fold_in import History, history_of
 from ml.data.dataset import InteractionData
 
 HyperValue = int | float | str | bool | None
@@ -65,6 +66,37 @@ class Recommender(ABC):
     @abstractmethod
     def score(self, users: np.ndarray) -> np.ndarray:
         """Dense scores, shape (len(users), n_items); higher is better."""
+
+    def score_history(self, items: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Float32 scores of every item, higher better, for a visitor who consumed `items`.
+
+        `items` are model item ids (most recent last), `weights` optional strengths (1 by
+        default); repeated ids add their weights up. The history's own items are not masked,
+        and empty or out-of-range ids raise ValueError. Never builds an items x items matrix.
+        """
+        history = history_of(items, weights, self.n_items)
+        return np.asarray(self._score_history(history), dtype=np.float32).reshape(self.n_items)
+
+    @abstractmethod
+    def _score_history(self, history: History) -> np.ndarray:
+        """Model-specific scores of a validated history, any float type, n_items values."""
+
+    def item_vectors(self) -> np.ndarray | None:
+        """Item embeddings (n_items, d) for nearest-neighbour retrieval, or None if none.
+
+        Where not None, `item_vectors() @ history_vector(items)` equals `score_history(items)`.
+        """
+        return None
+
+    def history_vector(
+        self, items: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """The visitor's embedding (d,) matching `item_vectors`, or None if the model has none."""
+        return self._history_vector(history_of(items, weights, self.n_items))
+
+    def _history_vector(self, history: History) -> np.ndarray | None:
+        """Model-specific embedding of a validated history; None by default."""
+        return None
 
     def recommend(
         self, users: np.ndarray, k: int, exclude: sp.csr_matrix | None = None

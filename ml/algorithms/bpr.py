@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.algorithms.base import HyperValue, Recommender
+from ml.algorithms.fold_in import History
 from ml.data.dataset import InteractionData
 
 ADAM_BETAS = (0.9, 0.999)
@@ -42,6 +43,7 @@ class BPR(Recommender):
         self.seed = seed
         self.user_factors = np.zeros((0, factors), dtype=np.float32)
         self.item_factors = np.zeros((0, factors), dtype=np.float32)
+        self.item_mean = np.zeros(factors, dtype=np.float32)
 
     @property
     def hyperparameters(self) -> dict[str, HyperValue]:
@@ -72,6 +74,7 @@ class BPR(Recommender):
                 batch = order[start : start + self.batch_size]
                 negatives = _sample_negatives(rng, users[batch], seen, self.n_items)
                 self._step(users[batch], items[batch], negatives, user_adam, item_adam)
+        self.item_mean = self.item_factors.mean(axis=0)
 
     def _step(
         self,
@@ -100,12 +103,32 @@ class BPR(Recommender):
         """Dot products of the users' factors with every item's factors."""
         return self.user_factors[users] @ self.item_factors.T
 
+    def _score_history(self, history: History) -> np.ndarray:
+        """The item factors times the folded-in user factor."""
+        return self.item_factors @ self._history_vector(history)
+
+    def item_vectors(self) -> np.ndarray:
+        """The item factor matrix itself (float32, C-contiguous): do not modify it."""
+        return np.ascontiguousarray(self.item_factors, dtype=np.float32)
+
+    def _history_vector(self, history: History) -> np.ndarray:
+        """The weighted mean factor of the history minus the mean factor of all items.
+
+        This is the direction of BPR's first gradient step from a zero user factor (positives
+        the history, negatives uniform), and only the direction ranks. On held-out items of
+        synthetic low-rank data it recalled more than least-squares fold-ins and even than the
+        trained user factors, though it ranks a train user's top 10 only mostly alike.
+        """
+        share = history.weights / history.weights.sum()
+        return (share @ self.item_factors[history.items] - self.item_mean).astype(np.float32)
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.user_factors = arrays["user_factors"]
         self.item_factors = arrays["item_factors"]
+        self.item_mean = self.item_factors.mean(axis=0)
 
 
 class _LazyAdam:

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.algorithms.base import HyperValue, Recommender, csr_from_arrays, csr_to_arrays
+from ml.algorithms.fold_in import History
 from ml.algorithms.itemknn import item_similarity
 from ml.data.dataset import InteractionData, ItemRecord, interaction_matrix
 
@@ -105,6 +106,14 @@ class ContentKNN(Recommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         """Weighted mean, over each user's train items, of their neighbour similarities."""
         return np.asarray((self.user_items[users] @ self.similarity).toarray())
+
+    def _score_history(self, history: History) -> np.ndarray:
+        """Weighted mean of the history items' neighbour rows, as `score` for a train user.
+
+        The caller's weights stand in for the recency decay of `half_life_days`.
+        """
+        row = _row_normalised(history.row(self.n_items))
+        return np.asarray((row @ self.similarity).toarray()).ravel()
 
     def _state(self) -> dict[str, np.ndarray]:
         return {

@@ -29,6 +29,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from ml.algorithms.base import HyperValue, Recommender, csr_from_arrays, csr_to_arrays
+from ml.algorithms.ease import history_scores
+from ml.algorithms.fold_in import History
 from ml.data.dataset import InteractionData
 
 TIME_NEIGHBOURS = 64
@@ -128,6 +130,15 @@ class ContextEASE(Recommender):
             deadline = self.user_last_seen[users] + self.availability_slack_days * SECONDS_PER_DAY
             scores[self.item_first_seen[None, :] > deadline[:, None]] = UNAVAILABLE_SCORE
         return scores
+
+    def _score_history(self, history: History) -> np.ndarray:
+        """The history row times the weights, as `score` does with a binary train row.
+
+        Time, content and rating confidence live in the weights, so they apply; weights of 1
+        match a train user. Availability is left out: it needs the visitor's last train
+        timestamp, so the caller filters items that were not yet out for them.
+        """
+        return history_scores(self.weights, history)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {

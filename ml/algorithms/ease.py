@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.algorithms.base import HyperValue, Recommender, csr_from_arrays, csr_to_arrays
+from ml.algorithms.fold_in import History
 from ml.data.dataset import InteractionData
 
 
@@ -39,12 +40,21 @@ class EASE(Recommender):
         """Each user's train row times the item-item weights."""
         return np.asarray(self.user_items[users] @ self.weights)
 
+    def _score_history(self, history: History) -> np.ndarray:
+        """The weighted sum of the history items' rows of the weight matrix."""
+        return history_scores(self.weights, history)
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights, **csr_to_arrays("user_items", self.user_items)}
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.weights = arrays["weights"]
         self.user_items = csr_from_arrays("user_items", arrays)
+
+
+def history_scores(weights: np.ndarray, history: History) -> np.ndarray:
+    """`x · B` for the history row x, reading only its items' rows of B."""
+    return np.asarray(history.weights @ weights[history.items])
 
 
 def ease_weights(train: sp.csr_matrix, reg: float, dtype: np.dtype) -> np.ndarray:

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from ml.algorithms.base import HyperValue, Recommender
 from ml.algorithms.content import ContentKNN
+from ml.algorithms.fold_in import History
 from ml.data.dataset import InteractionData
 
 CollabName = Literal["ease", "itemknn", "als"]
@@ -73,6 +74,12 @@ class Hybrid(Recommender):
         collab = zscore_rows(self.collab.score(users))
         content = zscore_rows(self.content.score(users))
         return (1.0 - self.weight) * collab + self.weight * content
+
+    def _score_history(self, history: History) -> np.ndarray:
+        """The same blend of the two models' fold-in scores of the history."""
+        collab = zscore_rows(np.asarray(self.collab._score_history(history))[None, :])
+        content = zscore_rows(np.asarray(self.content._score_history(history))[None, :])
+        return ((1.0 - self.weight) * collab + self.weight * content)[0]
 
     def _state(self) -> dict[str, np.ndarray]:
         return {

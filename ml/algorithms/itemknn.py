@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.algorithms.base import HyperValue, Recommender, csr_from_arrays, csr_to_arrays
+from ml.algorithms.fold_in import History
 from ml.data.dataset import InteractionData
 
 DENOMINATOR_EPSILON = 1e-6
@@ -43,6 +44,10 @@ class ItemKNN(Recommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         """Each user's train row times the sparse neighbour weights."""
         return np.asarray((self.user_items[users] @ self.similarity).toarray())
+
+    def _score_history(self, history: History) -> np.ndarray:
+        """The weighted sum of the history items' sparse neighbour rows."""
+        return np.asarray((history.row(self.n_items) @ self.similarity).toarray()).ravel()
 
     def _state(self) -> dict[str, np.ndarray]:
         return {

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml.algorithms.base import HyperValue, Recommender, csr_from_arrays, csr_to_arrays
+from ml.algorithms.fold_in import History
 from ml.algorithms.torch_training import (
     EpochCallback,
     RankingValidator,
@@ -45,6 +46,14 @@ class RowNetwork(nn.Module, ABC):
     @abstractmethod
     def item_scores(self, rows: torch.Tensor) -> torch.Tensor:
         """Scores of every item, shape (len(rows), n_items), in evaluation mode."""
+
+    @abstractmethod
+    def output_layer(self) -> nn.Linear:
+        """The last layer: in evaluation mode `item_scores` is it applied to `last_hidden`."""
+
+    @abstractmethod
+    def last_hidden(self, rows: torch.Tensor) -> torch.Tensor:
+        """The input of `output_layer` for a batch of rows, in evaluation mode."""
 
 
 NetworkT = TypeVar("NetworkT", bound=RowNetwork)
@@ -143,6 +152,32 @@ class RowAutoencoder(Recommender, Generic[NetworkT]):
         self._fitted_network().eval()
         return score_in_batches(self._score_tensor, users)
 
+    def _score_history(self, history: History) -> np.ndarray:
+        """The network's item scores for the history row, as `score` for a train row."""
+        network = self._fitted_network().eval()
+        with torch.no_grad():
+            scores = network.item_scores(self._history_tensor(history))
+        return scores[0].float().cpu().numpy()
+
+    def item_vectors(self) -> np.ndarray:
+        """The output layer's weights with its bias as a last column (a new float32 array)."""
+        layer = self._fitted_network().output_layer()
+        with torch.no_grad():
+            vectors = torch.cat([layer.weight, layer.bias[:, None]], dim=1)
+        return np.ascontiguousarray(vectors.float().cpu().numpy())
+
+    def _history_vector(self, history: History) -> np.ndarray:
+        """The output layer's input for the history row, with a 1 for the bias column."""
+        network = self._fitted_network().eval()
+        with torch.no_grad():
+            hidden = network.last_hidden(self._history_tensor(history))
+        return np.append(hidden[0].float().cpu().numpy(), np.float32(1.0))
+
+    def _history_tensor(self, history: History) -> torch.Tensor:
+        """The history as a one-row float32 tensor on the network's device (CPU once loaded)."""
+        device = next(self._fitted_network().parameters()).device
+        return torch.from_numpy(history.dense(self.n_items)[None, :]).to(device)
+
     def _state(self) -> dict[str, np.ndarray]:
         return {
             **state_arrays(self._fitted_network(), NETWORK_PREFIX),
@@ -185,6 +220,19 @@ class MultVAENetwork(RowNetwork):
         """The decoded posterior mean."""
         logits, _, _ = self(rows)
         return logits
+
+    def output_layer(self) -> nn.Linear:
+        """The decoder's last linear layer."""
+        layer = self.decoder[-1]
+        if not isinstance(layer, nn.Linear):
+            raise TypeError("the Mult-VAE decoder must end with a linear layer")
+        return layer
+
+    def last_hidden(self, rows: torch.Tensor) -> torch.Tensor:
+        """The decoder's hidden layer at the posterior mean."""
+        mean, _ = self.encoder(self.dropout(F.normalize(rows))).chunk(2, dim=1)
+        hidden: torch.Tensor = self.decoder[:-1](mean)
+        return hidden
 
 
 def multinomial_log_likelihood(rows: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

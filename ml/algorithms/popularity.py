@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ml.algorithms.base import HyperValue, Recommender
+from ml.algorithms.fold_in import History
 from ml.data.dataset import InteractionData
 
 SECONDS_PER_DAY = 86_400.0
@@ -40,6 +41,10 @@ class Popularity(Recommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         """The same popularity row for every user."""
         return np.tile(self.popularity, (len(users), 1))
+
+    def _score_history(self, history: History) -> np.ndarray:
+        """The popularity row, whatever the history."""
+        return self.popularity.copy()
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"popularity": self.popularity}

@@ -116,8 +116,16 @@ class RecVAENetwork(RowNetwork):
 
     def item_scores(self, rows: torch.Tensor) -> torch.Tensor:
         """The decoded posterior mean."""
+        return self.decoder(self.last_hidden(rows))
+
+    def output_layer(self) -> nn.Linear:
+        """The linear decoder."""
+        return self.decoder
+
+    def last_hidden(self, rows: torch.Tensor) -> torch.Tensor:
+        """The posterior mean."""
         mean, _ = self.encoder(rows, 0.0)
-        return self.decoder(mean)
+        return mean
 
 
 class RecVAE(RowAutoencoder[RecVAENetwork]):

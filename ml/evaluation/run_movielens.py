@@ -32,8 +32,8 @@ GRIDS: Mapping[str, Mapping[str, Sequence[HyperValue]]] = {
     "bpr": {"learning_rate": [0.001], "regularization": [0.003, 0.01, 0.03], "epochs": [100]},
     "content": {"k": [10, 25, 50], "text_weight": [0.5, 1.0], "half_life_days": [None, 30.0]},
     "hybrid": {"weight": [0.0, 0.05, 0.1, 0.2], "reg": [100.0, 250.0, 500.0]},
-    "multvae": {"dropout": [0.5, 0.7], "weight_decay": [0.0, 0.01], "progress": [False]},
-    "recvae": {"gamma": [0.0025, 0.005, 0.01], "progress": [False]},
+    "multvae": {"hidden": [600, 1200, 2000], "anneal_cap": [0.5, 0.7], "progress": [False]},
+    "recvae": {"gamma": [0.005, 0.01, 0.02], "weight_decay": [0.0, 0.1], "progress": [False]},
     "context_ease": {"reg": [600.0, 900.0], "time_weight": [1.0, 2.0], "dropout": [0.0, 0.3]},
 }
 COLUMNS = (

@@ -46,7 +46,14 @@ def _titles(response: object) -> list[str]:
 # Home
 
 
-def test_home_lists_new_arrivals_and_popular_items(client: Client) -> None:
+def _shelf_pks(response: object, section: str) -> list[int]:
+    for shelf in response.context["shelves"]:  # type: ignore[attr-defined]
+        if shelf.section == section:
+            return [entry.card.pk for entry in shelf.items]
+    return []
+
+
+def test_home_shows_trending_and_new_arrivals_to_a_new_visitor(client: Client) -> None:
     old = ItemFactory.create(title="Old Favourite")
     Item.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=400))
     new = ItemFactory.create(title="Brand New Film")
@@ -56,37 +63,43 @@ def test_home_lists_new_arrivals_and_popular_items(client: Client) -> None:
     response = client.get(reverse("home"))
 
     assert response.status_code == 200
-    assert response.context["new_items"][0] == new
-    assert [i.pk for i in response.context["popular_items"]] == [old.pk, new.pk]
+    assert _shelf_pks(response, "home_trending") == [old.pk, new.pk]
+    assert _shelf_pks(response, "home_top_picks") == []  # nothing to personalise on yet
     html = response.content.decode()
-    assert "New arrivals" in html and "Most popular" in html
-    assert f'data-pp-item="{new.external_id}" data-pp-placement="home_new"' in html
-    assert f'data-pp-item="{old.external_id}" data-pp-placement="home_popular"' in html
+    assert "Trending now" in html
+    assert f'data-pp-item="{old.external_id}" data-pp-placement="home_trending"' in html
+    assert "private" in response.headers["Cache-Control"]
 
 
-def test_popular_prefers_recent_activity_and_tops_up_from_all_time(client: Client) -> None:
+def test_trending_counts_the_latest_week_and_tops_up_with_new_items(client: Client) -> None:
     recent, ancient = ItemFactory.create(), ItemFactory.create()
     InteractionFactory.create(item=recent)
     InteractionFactory.create_batch(5, item=ancient, timestamp=timezone.now() - timedelta(days=365))
 
     response = client.get(reverse("home"))
 
-    assert [i.pk for i in response.context["popular_items"]] == [recent.pk, ancient.pk]
+    assert _shelf_pks(response, "home_trending") == [recent.pk, ancient.pk]
 
 
-def test_popular_ignores_impressions_bots_and_inactive_items(client: Client) -> None:
+def test_trending_ignores_impressions_bots_and_inactive_items(client: Client) -> None:
     shown, botted, gone = (
         ItemFactory.create(),
         ItemFactory.create(),
         ItemFactory.create(is_active=False),
     )
+    Item.objects.filter(pk__in=[shown.pk, botted.pk]).update(
+        created_at=timezone.now() - timedelta(days=400)
+    )
+    fresh = ItemFactory.create()
     InteractionFactory.create_batch(3, item=shown, event_type=EventType.IMPRESSION)
     InteractionFactory.create_batch(3, item=botted, is_bot=True)
     InteractionFactory.create(item=gone)
+    InteractionFactory.create(item=fresh)
 
     response = client.get(reverse("home"))
 
-    assert response.context["popular_items"] == []
+    assert _shelf_pks(response, "home_trending")[0] == fresh.pk
+    assert gone.pk not in _shelf_pks(response, "home_trending")
 
 
 def test_home_query_count_is_bounded(
@@ -95,15 +108,15 @@ def test_home_query_count_is_bounded(
     items = ItemFactory.create_batch(30)
     for item in items:
         InteractionFactory.create_batch(2, item=item)
-    consenting_client.get(reverse("home"))  # creates the visitor and its cookie
+    consenting_client.get(reverse("home"))  # creates the visitor, its cookie, the caches
 
-    # visitor, newest items, popularity aggregate + its items, nav categories (+1 slack)
-    with django_assert_max_num_queries(6):  # type: ignore[operator]
+    # visitor, model registry poll, visitor's event generation, nav categories (+1 slack)
+    with django_assert_max_num_queries(5):  # type: ignore[operator]
         response = consenting_client.get(reverse("home"))
 
     assert response.status_code == 200
-    assert len(response.context["new_items"]) == 12
-    assert len(response.context["popular_items"]) == 12
+    assert len(_shelf_pks(response, "home_trending")) == 12
+    assert len(_shelf_pks(response, "home_new")) == 12
 
 
 def test_inactive_items_are_not_listed_anywhere(client: Client) -> None:

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("webapp.apis.events")),
     path("", include("webapp.apis.catalog")),
     path("", include("webapp.apis.privacy")),
+    path("", include("recommender.apis")),
 ]

@@ -1,5 +1,7 @@
 """Settings shared by every environment. Values come from webapp.settings.env."""
 
+from typing import Any
+
 import django_stubs_ext
 
 from webapp.settings.env import BASE_DIR, VAR_DIR, database_url, env
@@ -71,6 +73,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Shared state (cache, rate limits, locks) must be shared by every process: Redis when
 # configured, else a table in Postgres. Never a per-process LocMem cache.
 REDIS_URL: str = env.str("REDIS_URL", default="")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -82,6 +85,18 @@ else:
             "LOCATION": "platform_cache",
         }
     }
+# Served recommendations: keys carry the visitor, their event generation and the active
+# model versions, so a per-process cache is never stale or shared between visitors;
+# Redis (when configured) shares the work between processes.
+CACHES["recommendations"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "recommendations",
+        "OPTIONS": {"MAX_ENTRIES": 50_000},
+    }
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

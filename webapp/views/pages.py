@@ -8,19 +8,25 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
-from webapp.models import Item
+from recommender.selectors import (
+    category_item_pks,
+    category_ranking,
+    home_shelves,
+    item_shelves,
+)
+from webapp.models import Category, Item
 from webapp.selectors.catalog import (
     DEFAULT_SORT,
     ITEM_SORTS,
     category_children,
     category_get,
     item_get_active,
+    items_active,
     items_in_category,
-    items_newest,
-    items_popular,
     items_search,
 )
 from webapp.selectors.visitors import visitor_of_user
@@ -29,6 +35,8 @@ from webapp.services.visitors import visitor_give_consent
 
 ITEMS_PER_PAGE = 24
 HOME_SHELF_SIZE = 12
+ITEM_SHELF_SIZE = 6
+FOR_YOU_SORT = "for_you"
 CONSENT_MAX_AGE = 60 * 60 * 24 * 365
 CONSENT_CHOICES = ("yes", "no")
 MOBILE_UA = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|Windows Phone", re.IGNORECASE)
@@ -57,16 +65,18 @@ def view_context(request: HttpRequest) -> dict[str, str]:
     }
 
 
+def private(response: HttpResponse) -> HttpResponse:
+    """Content made for this visitor: browsers may keep it, shared caches must not."""
+    patch_cache_control(response, private=True, max_age=0)
+    patch_vary_headers(response, ["Cookie"])
+    return response
+
+
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "shop/home.html",
-        {
-            "new_items": items_newest(limit=HOME_SHELF_SIZE),
-            "popular_items": items_popular(limit=HOME_SHELF_SIZE),
-        },
-    )
+    visitor = getattr(request, "visitor", None)
+    served = home_shelves(visitor=visitor, k=HOME_SHELF_SIZE)
+    return private(render(request, "shop/home.html", {"shelves": served.shelves}))
 
 
 @require_safe
@@ -75,21 +85,41 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
     if found is None:
         raise Http404("No such category.")
     sort = request.GET.get("sort", DEFAULT_SORT)
-    sort = sort if sort in ITEM_SORTS else DEFAULT_SORT
-    return render(
+    sort = sort if sort in ITEM_SORTS or sort == FOR_YOU_SORT else DEFAULT_SORT
+    listing: QuerySet[Item] | list[Item] = items_in_category(
+        category=found, sort=sort if sort in ITEM_SORTS else DEFAULT_SORT
+    )
+    ranked = _ranked_for_visitor(request, found) if sort == FOR_YOU_SORT else None
+    personal = ranked is not None
+    if ranked is not None:
+        listing = ranked
+    response = render(
         request,
         "shop/category.html",
         {
             "category": found,
             "ancestors": found.ancestors(),
             "subcategories": category_children(category=found),
-            "page_obj": page_of(
-                request, items_in_category(category=found, sort=sort), ITEMS_PER_PAGE
-            ),
+            "page_obj": Paginator(listing, ITEMS_PER_PAGE).get_page(request.GET.get("page")),
             "sort": sort,
-            "sorts": [(key, label) for key, (label, _) in ITEM_SORTS.items()],
+            "sorts": [
+                *((key, label) for key, (label, _) in ITEM_SORTS.items()),
+                (FOR_YOU_SORT, "Recommended for you"),
+            ],
         },
     )
+    # The plain listing is the same for everyone; a personal ranking is not.
+    return private(response) if personal else response
+
+
+def _ranked_for_visitor(request: HttpRequest, found: Category) -> list[Item] | None:
+    """The category's items in the visitor's predicted order, None without a signal."""
+    pks = category_item_pks(category=found)
+    order = category_ranking(visitor=getattr(request, "visitor", None), item_pks=pks)
+    if order is None:
+        return None
+    by_pk = items_active().in_bulk(order)
+    return [by_pk[pk] for pk in order if pk in by_pk]
 
 
 def _record_view(request: HttpRequest, item: Item) -> None:
@@ -114,11 +144,16 @@ def item(request: HttpRequest, external_id: str) -> HttpResponse:
     _record_view(request, found)
     attributes = attribute_rows(found.attributes)
     ancestors = [*found.category.ancestors(), found.category] if found.category else []
-    return render(
-        request,
-        "shop/item.html",
-        {"item": found, "attributes": attributes, "breadcrumb": ancestors},
+    served = item_shelves(
+        visitor=getattr(request, "visitor", None), item_pk=found.pk, k=ITEM_SHELF_SIZE
     )
+    context = {
+        "item": found,
+        "attributes": attributes,
+        "breadcrumb": ancestors,
+        "shelves": served.shelves,
+    }
+    return private(render(request, "shop/item.html", context))
 
 
 def attribute_rows(attributes: object) -> list[tuple[str, str]]:

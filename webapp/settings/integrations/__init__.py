@@ -3,4 +3,5 @@
 from webapp.settings.integrations.api import *  # noqa: F403
 from webapp.settings.integrations.celery import *  # noqa: F403
 from webapp.settings.integrations.ml import *  # noqa: F403
+from webapp.settings.integrations.recommender import *  # noqa: F403
 from webapp.settings.integrations.tracking import *  # noqa: F403

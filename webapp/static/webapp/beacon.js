@@ -125,6 +125,37 @@
     return sent;
   }
 
+  // Recommended items say which model version put them where; those ride along.
+  function recommendationContext(element) {
+    const data = element.dataset;
+    if (!data.ppRank) return {};
+    const version = parseInt(data.ppVersion || "", 10);
+    return {
+      model: data.ppModel || "",
+      model_version: Number.isFinite(version) ? version : null,
+      rank: parseInt(data.ppRank, 10) || null,
+    };
+  }
+
+  function remember(item, placement, context) {
+    try {
+      window.sessionStorage.setItem(
+        "pp-rec:" + item, JSON.stringify({ placement: placement, context: context })
+      );
+    } catch (error) {
+      // storage disabled: the add-to-cart is still logged, only not credited
+    }
+  }
+
+  function remembered(item) {
+    try {
+      const value = JSON.parse(window.sessionStorage.getItem("pp-rec:" + item) || "null");
+      return value && typeof value.placement === "string" ? value : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
   // Impressions: once per element, when at least half of it has been on screen.
   const seen = new WeakSet();
   const observer = "IntersectionObserver" in window
@@ -134,7 +165,10 @@
         if (!entry.isIntersecting || entry.intersectionRatio < 0.5 || seen.has(element)) return;
         seen.add(element);
         observer.unobserve(element);
-        track("impression", element.dataset.ppItem, element.dataset.ppPlacement);
+        track(
+          "impression", element.dataset.ppItem, element.dataset.ppPlacement,
+          recommendationContext(element)
+        );
       });
     }, { threshold: 0.5 })
     : null;
@@ -166,12 +200,19 @@
     if (!target) return;
     const cart = target.closest('[data-pp-event="add_to_cart"]');
     if (cart) {
-      track("add_to_cart", cart.dataset.ppItem, cart.dataset.ppPlacement);
+      // Credit the recommendation that led here, if one did in this session.
+      const origin = remembered(cart.dataset.ppItem);
+      track(
+        "add_to_cart", cart.dataset.ppItem,
+        origin ? origin.placement : cart.dataset.ppPlacement, origin ? origin.context : {}
+      );
       return;
     }
     const card = target.closest("[data-pp-item]");
     if (card && !card.hasAttribute("data-pp-event")) {
-      track("click", card.dataset.ppItem, card.dataset.ppPlacement);
+      const context = recommendationContext(card);
+      track("click", card.dataset.ppItem, card.dataset.ppPlacement, context);
+      if (context.rank) remember(card.dataset.ppItem, card.dataset.ppPlacement, context);
     }
   }, true);
 

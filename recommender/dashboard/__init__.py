@@ -1,0 +1,1 @@
+"""The staff dashboard of recommendation performance: selectors, chart geometry, the view."""
