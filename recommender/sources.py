@@ -131,7 +131,8 @@ def item_neighbours(
         limit=limit,
         exclude=skip,
     )
-    return to_candidates(active, found, scores, reason)
+    related = scores > 0  # a zero score is no relation at all: not "because of" the item
+    return to_candidates(active, found[related], scores[related], reason)
 
 
 def preference_scores(*, history: VisitorHistory, item_pks: Sequence[int]) -> dict[int, float]:
