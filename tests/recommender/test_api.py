@@ -37,7 +37,7 @@ def test_the_cookie_visitor_gets_their_own_top_picks(world: ServingWorld) -> Non
     for item in world.clusters[1][:3]:
         view(visitor, item)
 
-    response = cookie_client(visitor).get(URL, {"placement": "home", "k": 3})
+    response = cookie_client(visitor).get(URL, {"placement": "home", "k": "3"})
 
     assert response.status_code == 200
     body = response.json()
@@ -54,7 +54,7 @@ def test_the_cookie_visitor_gets_their_own_top_picks(world: ServingWorld) -> Non
 def test_an_unknown_or_cookieless_visitor_gets_popular_items_not_an_error(
     world: ServingWorld,
 ) -> None:
-    response = Client().get(URL, {"placement": "home", "k": 4})
+    response = Client().get(URL, {"placement": "home", "k": "4"})
 
     assert response.status_code == 200
     body = response.json()
@@ -65,7 +65,7 @@ def test_an_unknown_or_cookieless_visitor_gets_popular_items_not_an_error(
 def test_item_placement_returns_the_items_neighbours(world: ServingWorld) -> None:
     item = world.clusters[2][0]
 
-    response = Client().get(URL, {"placement": "item", "item": item.external_id, "k": 3})
+    response = Client().get(URL, {"placement": "item", "item": item.external_id, "k": "3"})
 
     assert response.status_code == 200
     assert response.json()["section"] == Section.SIMILAR
@@ -78,7 +78,7 @@ def test_category_placement_ranks_inside_the_category(world: ServingWorld) -> No
     view(visitor, world.clusters[0][0])
 
     response = cookie_client(visitor).get(
-        URL, {"placement": "category", "category": world.categories[3].slug, "k": 4}
+        URL, {"placement": "category", "category": world.categories[3].slug, "k": "4"}
     )
 
     assert response.status_code == 200
@@ -134,7 +134,7 @@ def test_a_server_with_an_api_key_gets_a_named_visitors_picks(
     for item in world.clusters[3][:3]:
         view(visitor, item)
 
-    response = keyed_client.get(URL, {"placement": "email", "visitor": str(visitor.key), "k": 3})
+    response = keyed_client.get(URL, {"placement": "email", "visitor": str(visitor.key), "k": "3"})
     unknown = keyed_client.get(
         URL, {"placement": "email", "visitor": "00000000-0000-4000-8000-000000000000"}
     )
@@ -179,9 +179,9 @@ def test_two_visitors_never_see_each_others_recommendations(world: ServingWorld)
     for item in world.clusters[3][:3]:
         view(bob, item)
 
-    for_alice = cookie_client(alice).get(URL, {"placement": "home", "k": 3})
-    for_bob = cookie_client(bob).get(URL, {"placement": "home", "k": 3})
-    again = cookie_client(bob).get(URL, {"placement": "home", "k": 3})
+    for_alice = cookie_client(alice).get(URL, {"placement": "home", "k": "3"})
+    for_bob = cookie_client(bob).get(URL, {"placement": "home", "k": "3"})
+    again = cookie_client(bob).get(URL, {"placement": "home", "k": "3"})
 
     assert cluster_of_ids(world, ids(for_alice)) == {0}
     assert cluster_of_ids(world, ids(for_bob)) == {3}
