@@ -5,7 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection
+from django_celery_beat.models import PeriodicTask
 
 from ml.models import ModelVersion, ModelVersionStatus
 from recommender import selectors as serving
@@ -13,6 +16,8 @@ from recommender.active_models import ACTIVE_MODELS
 from recommender.candidates import Section
 from recommender.models import ServingFailure
 from recommender.selectors import category_ranking, home_shelves, item_shelves
+from recommender.tasks import refresh_trending
+from recommender.trending import TRENDING_CACHE_KEY
 from tests.recommender.conftest import ServingWorld, reset_serving, view
 from webapp.models import EventType, Item, Visitor
 
@@ -242,3 +247,14 @@ def test_category_ranking_puts_the_visitors_taste_first(world: ServingWorld) -> 
     assert order is not None and sorted(order) == sorted(pks)
     assert {world.cluster_of(pk) for pk in order[:6]} == {3}
     assert category_ranking(visitor=Visitor.objects.create(), item_pks=pks) is None
+
+
+def test_the_periodic_task_refreshes_the_shared_trending_list(world: ServingWorld) -> None:
+    hot = world.clusters[3][7]
+    for _ in range(20):
+        view(Visitor.objects.create(), hot)
+
+    assert refresh_trending.apply().get() > 0
+    assert cache.get(TRENDING_CACHE_KEY)[0][0] == hot.pk
+    call_command("setup_schedules")
+    assert PeriodicTask.objects.filter(task="recommender.tasks.refresh_trending").exists()

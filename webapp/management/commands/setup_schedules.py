@@ -17,6 +17,11 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, str, dict[str, Any]]] = {
         "crontab",
         {"minute": "0", "hour": "3"},
     ),
+    "Refresh trending items (every 5 minutes)": (
+        "recommender.tasks.refresh_trending",
+        "interval",
+        {"every": 5, "period": IntervalSchedule.MINUTES},
+    ),
     "Purge old rate-limit windows (hourly)": (
         "webapp.tasks.ratelimit_purge",
         "interval",
