@@ -80,7 +80,7 @@ def test_version_list_shows_scores_and_an_svg_chart_with_axes_and_legend(
 
     assert response.status_code == 200
     html = response.content.decode()
-    svg = re.search(r"<svg class=\"ml-chart\".*?</svg>", html, re.S)
+    svg = re.search(r"<figure class=\"chart ml-chart\">.*?</figure>", html, re.S)
     assert svg is not None
     assert "Validation NDCG@10" in svg.group() and "Trained at (UTC)" in svg.group()
     assert "Home page top picks" in svg.group() and "Similar items" in svg.group()

@@ -285,7 +285,7 @@ def test_staff_page_shows_numbers_and_charts(staff_client: Client, seeded: Event
     html = response.content.decode()
     assert response.status_code == 200
     assert "Recommendation performance" in html
-    assert html.count('<figure class="rec-chart">\n<svg') == 3 and "<polyline" in html
+    assert html.count('<figure class="chart rec-chart">\n<svg') == 3 and "<polyline" in html
     assert html.count('<ul class="rec-bars"') == 2
     for text in ("30.0%", "50.0%", "35.7%", "37.5%", "29.75", "20.00", "9.75", "grid"):
         assert text in html
