@@ -173,6 +173,12 @@ def attribute_rows(attributes: object) -> list[tuple[str, str]]:
 
 
 @require_safe
+def widget_demo(request: HttpRequest) -> HttpResponse:
+    """The embeddable widget live, with its snippet (it shows this visitor's beacon token)."""
+    return private(render(request, "shop/widget_demo.html"))
+
+
+@require_safe
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     page_obj = page_of(request, items_search(query=query), ITEMS_PER_PAGE) if query else None

@@ -11,6 +11,7 @@ urlpatterns = [
     # External ids come from other systems and may contain slashes.
     path("i/<path:external_id>/", pages.item, name="item"),
     path("search/", pages.search, name="search"),
+    path("widget/", pages.widget_demo, name="widget-demo"),
     path("consent/", pages.consent, name="consent"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path(
