@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 OVERFETCH = 4  # candidates per shown item, room for filters, de-duplication and diversity
 FAILED_CACHE_SECONDS = 10  # a degraded answer is retried soon
+CARDS_PER_ITEM = 6  # cards fetched per shown item and section: rules and page de-duplication
 
 
 @dataclass(frozen=True)
@@ -253,9 +254,16 @@ def _serve(
 ) -> tuple[Shelf, ...]:
     budget = Budget(settings.RECOMMENDER_LATENCY_BUDGET_MS)
     limit = k * OVERFETCH + len(history.consumed)
-    outcomes = [(plan, *_run_source(plan, limit, budget)) for plan in plans]
-    trending = _trending(limit)
-    fills = [plan.fill(limit) if plan.fill else trending for plan in plans]
+    cap = CARDS_PER_ITEM * k
+    outcomes = [
+        (plan, _head(ranked, history.consumed, cap), fallback)
+        for plan in plans
+        for ranked, fallback in [_run_source(plan, limit, budget)]
+    ]
+    trending = _head(_trending(limit), history.consumed, cap)
+    fills = [
+        _head(plan.fill(limit), history.consumed, cap) if plan.fill else trending for plan in plans
+    ]
     wanted = {c.item_id for _, ranked, _ in outcomes for c in ranked}
     wanted |= {c.item_id for fill in fills for c in fill}
     try:
@@ -283,6 +291,19 @@ def _serve(
             )
         )
     return tuple(shelf for shelf in shelves if shelf.items)
+
+
+def _head(candidates: Sequence[Candidate], consumed: Collection[int], cap: int) -> list[Candidate]:
+    """The first `cap` distinct candidates not consumed: all a section can use (fewer cards)."""
+    seen: set[int] = set()
+    kept = []
+    for candidate in candidates:
+        if candidate.item_id not in consumed and candidate.item_id not in seen:
+            seen.add(candidate.item_id)
+            kept.append(candidate)
+            if len(kept) == cap:
+                break
+    return kept
 
 
 def _run_source(plan: SectionPlan, limit: int, budget: Budget) -> tuple[list[Candidate], str]:

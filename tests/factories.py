@@ -56,3 +56,61 @@ class InteractionFactory(factory.django.DjangoModelFactory[Interaction]):
     item = factory.SubFactory(ItemFactory)
     event_type = EventType.VIEW
     timestamp = factory.LazyFunction(timezone.now)
+
+
+# --- Experiments -------------------------------------------------------------------------
+from webapp.experiments.models import (  # noqa: E402 - grouped with their factories
+    Experiment,
+    ExperimentStatus,
+    Exposure,
+    Variant,
+)
+
+
+class ExperimentFactory(factory.django.DjangoModelFactory[Experiment]):
+    class Meta:
+        model = Experiment
+
+    key = factory.Sequence(lambda n: f"experiment-{n}")
+    name = factory.LazyAttribute(lambda e: f"Experiment {e.key}")
+    seed = factory.LazyAttribute(lambda e: e.key)
+    status = ExperimentStatus.RUNNING
+    placement = "home_top_picks"
+
+
+class VariantFactory(factory.django.DjangoModelFactory[Variant]):
+    class Meta:
+        model = Variant
+
+    experiment = factory.SubFactory(ExperimentFactory)
+    key = factory.Sequence(lambda n: f"variant-{n}")
+    weight = 50
+    config = factory.LazyFunction(lambda: {"strategy": "model", "model_version": None})
+
+
+class ExposureFactory(factory.django.DjangoModelFactory[Exposure]):
+    class Meta:
+        model = Exposure
+
+    variant = factory.SubFactory(VariantFactory)
+    experiment = factory.LazyAttribute(lambda e: e.variant.experiment)
+    visitor = factory.SubFactory(VisitorFactory)
+    person = factory.LazyAttribute(lambda e: f"visitor:{e.visitor.pk}")
+    first_exposed_at = factory.LazyFunction(timezone.now)
+    bucket_version = 1
+
+
+def experiment_with_variants(
+    *, weights: tuple[int, ...] = (50, 50), **fields: object
+) -> Experiment:
+    """An experiment (running unless told) with variants "control", "v1", "v2"... of `weights`."""
+    experiment = ExperimentFactory.create(**fields)
+    for position, weight in enumerate(weights):
+        VariantFactory.create(
+            experiment=experiment,
+            key="control" if position == 0 else f"v{position}",
+            weight=weight,
+            is_control=position == 0,
+            position=position,
+        )
+    return experiment

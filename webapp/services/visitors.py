@@ -46,6 +46,13 @@ def visitor_resolve(*, key: uuid.UUID | str) -> Visitor | None:
     return visitor
 
 
+def exposures_merge_on_login(*, anonymous: Visitor, user: User) -> int:
+    """Experiments keep one variant per person across login (webapp.experiments rules)."""
+    from webapp.experiments.services import exposures_merge_on_login as merge
+
+    return merge(anonymous=anonymous, user=user)
+
+
 @transaction.atomic
 def visitor_attach_to_user(*, visitor: Visitor | None, user: User) -> Visitor:
     """Give `user` one canonical visitor; an anonymous one's history moves onto it once."""
@@ -56,10 +63,13 @@ def visitor_attach_to_user(*, visitor: Visitor | None, user: User) -> Visitor:
         if visitor is not None and visitor.user_id is None and visitor.merged_into_id is None:
             visitor.user = user
             visitor.save(update_fields=["user"])
+            # Same visitor, new person ("visitor:" -> "user:"): its exposures follow.
+            exposures_merge_on_login(anonymous=visitor, user=user)
             return visitor
         return Visitor.objects.create(user=user)
     if visitor is not None and visitor.pk != canonical.pk and visitor.user_id is None:
         visitor_merge(source=visitor, target=canonical)
+        exposures_merge_on_login(anonymous=visitor, user=user)
     return canonical
 
 

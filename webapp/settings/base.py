@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "webapp",
+    "webapp.experiments",
     "recommender",
     "ml",
     "scraper",

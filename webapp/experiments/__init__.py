@@ -1,0 +1,1 @@
+"""Experiments: A/B tests and multi-armed bandits (statistics engine in ``stats``)."""
