@@ -1,9 +1,7 @@
 """The embeddable widget: its script, the API headers it relies on, and a real browser."""
 
-import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import TemplateView
 
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP_UA
+from tests.e2e.test_browser import browser_page  # noqa: F401  (the fixture)
 from tests.factories import ItemFactory
 from webapp.models import EventType, Interaction
 
@@ -121,39 +119,21 @@ class Tab:
 
 
 @pytest.fixture
-def tab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tab]:
-    """A Chromium page (flags as in tests/e2e) that records dialogs and the widget's logs."""
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+def tab(browser_page: Any) -> Tab:  # noqa: F811
+    """The e2e Chromium page, recording dialogs and the widget's console logs."""
+    opened = Tab(browser_page)
 
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(
-            user_agent=DESKTOP_UA, viewport={"width": 1280, "height": 900}
-        )
-        opened = Tab(context.new_page())
-        opened.page.set_default_timeout(15_000)
+    def on_dialog(dialog: Any) -> None:
+        opened.dialogs.append(dialog.message)
+        dialog.dismiss()
 
-        def on_dialog(dialog: Any) -> None:
-            opened.dialogs.append(dialog.message)
-            dialog.dismiss()
+    def on_console(message: Any) -> None:
+        if "[pp-recs]" in message.text:
+            opened.widget_logs.append(message.text)
 
-        def on_console(message: Any) -> None:
-            if "[pp-recs]" in message.text:
-                opened.widget_logs.append(message.text)
-
-        opened.page.on("dialog", on_dialog)
-        opened.page.on("console", on_console)
-        yield opened
-        context.close()
-        browser.close()
+    opened.page.on("dialog", on_dialog)
+    opened.page.on("console", on_console)
+    return opened
 
 
 def _impressions_after_flush(page: Any, count: int, timeout: float = 5.0) -> list[Interaction]:
