@@ -100,7 +100,8 @@ def placement_shelf(
         return [_top_picks_plan(known, section)], ()
 
     if history is not None:  # a context sent with the request: computed, never cached
-        return Served(_serve(plans(history)[0], history, k, plans(history)[1]), False)
+        chosen, on_page = plans(history)
+        return Served(_serve(chosen, history, k, on_page), False)
     return _cached(f"{placement}:{item_pk}", visitor, k, plans)
 
 

@@ -57,7 +57,6 @@ class Shelf:
     title: str
     items: tuple[ShelfItem, ...]
     fallback: str = ""  # why the section is not what it should have been, if it is not
-    anchor: ItemCard | None = None
 
 
 @dataclass
@@ -130,7 +129,6 @@ def shelf_build(
     page: PageState,
     k: int,
     fallback: str = "",
-    anchor: ItemCard | None = None,
     now: datetime | None = None,
 ) -> Shelf:
     """Filter, diversify, apply the section's rules, top up from `fill`, number the items."""
@@ -160,4 +158,4 @@ def shelf_build(
                 len(items) + 1,
             )
         )
-    return Shelf(section, title, tuple(items), fallback, anchor)
+    return Shelf(section, title, tuple(items), fallback)
