@@ -1,0 +1,1 @@
+"""Admin of competitor products, price history, matches and alerts."""

@@ -1,0 +1,1 @@
+"""Admin of sources, their schedules and scrape runs."""
