@@ -1,0 +1,1 @@
+"""Writes of the scraper: crawls and ingestion; prices, matching and alerts."""

@@ -1,0 +1,1 @@
+"""Celery tasks that run crawls, each in its own process."""
