@@ -7,18 +7,26 @@ servers (e-mails) and needs an API key, so nobody can read someone else's histor
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
+from django.http import HttpResponse
 from django.urls import path, reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommender.candidates import Placement
 from recommender.context import history_from_context
-from recommender.selectors import Served, category_shelf, placement_shelf
+from recommender.selectors import (
+    Served,
+    category_shelf,
+    placement_shelf,
+    served_cache_identity,
+    served_cache_seconds,
+)
 from recommender.shelves import Shelf, ShelfItem
 from webapp.apis.auth import request_has_api_key, request_sends_api_key
 from webapp.models import Category, Item, Visitor
@@ -102,6 +110,7 @@ class RecommendationsApi(APIView):
     """Recommendations for the cookie's visitor (or, with an API key, a named one)."""
 
     authentication_classes: list[type] = []  # no session auth: nothing here writes
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(
         tags=["recommendations"],
@@ -115,7 +124,7 @@ class RecommendationsApi(APIView):
             404: OpenApiResponse(description="Unknown item or category."),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         query = RecommendationQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return self._answer(request, query.validated_data, context=None)
@@ -127,7 +136,7 @@ class RecommendationsApi(APIView):
         request=RecommendationRequestSerializer,
         responses={200: RecommendationResponseSerializer, 400: OpenApiResponse()},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:
         body = RecommendationRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._answer(
@@ -136,13 +145,30 @@ class RecommendationsApi(APIView):
 
     def _answer(
         self, request: Request, params: dict[str, Any], context: dict[str, Any] | None
-    ) -> Response:
+    ) -> HttpResponse:
         visitor = self._visitor(request, params.get("visitor"))
-        served = self._served(params, visitor, context)
-        shelf = served.shelves[0] if served.shelves else None
-        response = Response(self._payload(request, params["placement"], shelf))
-        response["X-Recommendations-Cache"] = "hit" if served.cache_hit else "miss"
+        # The rendered answer is cached under the same identity as the shelves (plus what
+        # the JSON itself depends on), so a repeat costs one cache read, not a rendering.
+        key = None if context is not None else self._payload_key(request, params, visitor)
+        body = caches["recommendations"].get(key) if key else None
+        hit = body is not None
+        if body is None:
+            served = self._served(params, visitor, context)
+            shelf = served.shelves[0] if served.shelves else None
+            body = JSONRenderer().render(self._payload(request, params["placement"], shelf))
+            if key:
+                caches["recommendations"].set(key, body, served_cache_seconds(served))
+        response = HttpResponse(body, content_type="application/json")
+        response["X-Recommendations-Cache"] = "hit" if hit else "miss"
         return response
+
+    def _payload_key(
+        self, request: Request, params: dict[str, Any], visitor: Visitor | None
+    ) -> str:
+        where = f"{params['placement']}:{params.get('item', '')}:{params.get('category', '')}"
+        origin = f"{request.scheme}://{request.get_host()}"  # the items' absolute URLs
+        identity = served_cache_identity(visitor)
+        return f"recs:api:v1:{where}:{identity}:{params['k']}:{origin}"
 
     def _visitor(self, request: Request, key: Any) -> Visitor | None:
         if key is None:
@@ -208,10 +234,10 @@ class RecommendationsApi(APIView):
             "source": {"model": shown.source, "version": shown.model_version},
         }
 
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
+    def finalize_response(  # type: ignore[override]  # DRF takes any HttpResponse here
+        self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[arg-type]
         patch_cache_control(response, private=True, max_age=0)
         patch_vary_headers(response, ["Cookie", "X-API-Key", "Origin"])
         origin = request.headers.get("Origin", "")

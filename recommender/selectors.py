@@ -214,31 +214,41 @@ def _new(limit: int) -> list[Candidate]:
 PlanMaker = Callable[[VisitorHistory], tuple[list[SectionPlan], tuple[int, ...]]]
 
 
+def served_cache_identity(visitor: Visitor | None) -> str:
+    """Everything of the visitor and the models that decides what a page shows them.
+
+    A visitor without events shares the anonymous entry; any event moves them onto their
+    own (the generation is part of the key), and so does a newly promoted model version.
+    """
+    generation = _generation(visitor)
+    owner = "anon" if visitor is None or generation == "0" else str(visitor.pk)
+    return f"{owner}:{generation}:{ACTIVE_MODELS.signature()}"
+
+
+def served_cache_seconds(served: Served) -> int:
+    """How long an answer may be reused: degraded ones (fallbacks) are retried soon."""
+    degraded = any(shelf.fallback not in ("", "no_signal") for shelf in served.shelves)
+    return FAILED_CACHE_SECONDS if degraded else settings.RECOMMENDER_CACHE_SECONDS
+
+
 def _cached(page: str, visitor: Visitor | None, k: int, make_plans: PlanMaker) -> Served:
     cache = caches["recommendations"]
-    generation = _generation(visitor)
-    owner = "anon" if visitor is None or generation == "0.0" else str(visitor.pk)
-    key = f"recs:v1:{page}:{owner}:{generation}:{ACTIVE_MODELS.signature()}:{k}"
+    identity = served_cache_identity(visitor)
+    key = f"recs:v1:{page}:{identity}:{k}"
     shelves = cache.get(key)
     if shelves is not None:
         return Served(shelves, True)
-    history = _history(visitor, generation) if owner != "anon" else EMPTY_HISTORY
+    history = (
+        EMPTY_HISTORY if identity.startswith("anon:") else _history(visitor, _generation(visitor))
+    )
     plans, on_page = make_plans(history)
-    shelves = _serve(plans, history, k, on_page)
-    degraded = any(shelf.fallback not in ("", "no_signal") for shelf in shelves)
-    timeout = FAILED_CACHE_SECONDS if degraded else settings.RECOMMENDER_CACHE_SECONDS
-    cache.set(key, shelves, timeout)
-    return Served(shelves, False)
+    served = Served(_serve(plans, history, k, on_page), False)
+    cache.set(key, served.shelves, served_cache_seconds(served))
+    return served
 
 
 def _generation(visitor: Visitor | None) -> str:
-    if visitor is None:
-        return "0.0"
-    try:  # one index-only aggregate: the cache-hit path's only own query, kept bare
-        return visitor_generation(visitor=visitor)
-    except DatabaseError as error:
-        serving_failure_record(placement="history", reason="db_error", error=error)
-        return "0.0"
+    return "0" if visitor is None else visitor_generation(visitor=visitor)
 
 
 def _history(visitor: Visitor | None, generation: str) -> VisitorHistory:

@@ -3,8 +3,11 @@
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import User
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
+from django.utils.crypto import constant_time_compare
 
 from webapp.models import Visitor
 from webapp.services.visitors import (
@@ -15,6 +18,7 @@ from webapp.services.visitors import (
 )
 
 COOKIE_SALT = "webapp.visitor"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def tracking_allowed(request: HttpRequest) -> bool:
@@ -35,6 +39,27 @@ def visitor_key_from_token(token: str) -> str | None:
     except signing.BadSignature:
         return None
     return value if isinstance(value, str) else None
+
+
+def session_user_adopt(request: HttpRequest, user: User) -> bool:
+    """Use `user` (already loaded with the visitor) as request.user if the session is theirs.
+
+    The same checks as django.contrib.auth.get_user: the session names this user and the
+    model backend, the account is active and the session's auth hash matches the current
+    password. Anything else is left to Django (which then loads the user itself).
+    """
+    session = request.session
+    current_hash = user.get_session_auth_hash()
+    if (
+        session.get(SESSION_KEY) != str(user.pk)
+        or session.get(BACKEND_SESSION_KEY) != MODEL_BACKEND
+        or MODEL_BACKEND not in settings.AUTHENTICATION_BACKENDS
+        or not user.is_active
+        or not constant_time_compare(session.get(HASH_SESSION_KEY, ""), current_hash)
+    ):
+        return False
+    request._cached_user = user  # type: ignore[attr-defined]  # AuthenticationMiddleware's memo
+    return True
 
 
 class VisitorMiddleware:
@@ -64,6 +89,8 @@ class VisitorMiddleware:
             return None
         key = visitor_key_from_token(request.COOKIES.get(settings.VISITOR_COOKIE_NAME, ""))
         visitor = visitor_resolve(key=key) if key else None
+        if visitor is not None and visitor.user is not None:
+            session_user_adopt(request, visitor.user)
         if request.user.is_authenticated:
             if visitor is None or visitor.user_id != request.user.pk:
                 visitor = visitor_attach_to_user(visitor=visitor, user=request.user)

@@ -116,3 +116,5 @@ def view(visitor: Visitor, item: Item, *, minutes_ago: float = 0.0, kind: str = 
         value=5 if kind == EventType.RATING else None,
         timestamp=timezone.now() - timedelta(minutes=minutes_ago),
     )
+    # As a new request would see it: the trigger bumped the row, not this instance.
+    visitor.refresh_from_db(fields=["generation"])

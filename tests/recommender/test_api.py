@@ -188,6 +188,39 @@ def test_two_visitors_never_see_each_others_recommendations(world: ServingWorld)
     assert again.headers["X-Recommendations-Cache"] == "hit" and ids(again) == ids(for_bob)
 
 
+def test_a_repeat_is_answered_from_the_cache_with_one_query_and_a_new_event_refreshes_it(
+    world: ServingWorld, django_assert_num_queries: Any, settings: Any
+) -> None:
+    settings.RECOMMENDER_MODEL_REFRESH_SECONDS = 60.0  # as served: no registry poll each time
+    visitor = Visitor.objects.create()
+    view(visitor, world.clusters[2][0])
+    client = cookie_client(visitor)
+    first = client.get(URL, {"placement": "home", "k": "3"})
+
+    with django_assert_num_queries(1):  # the cookie's visitor row, which carries its generation
+        again = client.get(URL, {"placement": "home", "k": "3"})
+    for item in world.clusters[1][:4]:
+        view(visitor, item)
+    after_views = client.get(URL, {"placement": "home", "k": "3"})
+
+    assert first.headers["X-Recommendations-Cache"] == "miss"
+    assert again.headers["X-Recommendations-Cache"] == "hit" and again.content == first.content
+    assert after_views.headers["X-Recommendations-Cache"] == "miss"
+    assert cluster_of_ids(world, ids(after_views)) == {1}
+
+
+def test_the_cached_answer_is_per_host_since_its_urls_are_absolute(world: ServingWorld) -> None:
+    visitor = Visitor.objects.create()
+    view(visitor, world.clusters[2][0])
+    client = cookie_client(visitor)
+
+    local = client.get(URL, {"placement": "home", "k": "2"})
+    other = client.get(URL, {"placement": "home", "k": "2"}, HTTP_HOST="localhost")
+
+    assert local.json()["items"][0]["url"].startswith("http://testserver/")
+    assert other.json()["items"][0]["url"].startswith("http://localhost/")
+
+
 def test_home_pages_of_two_visitors_differ_and_are_private(world: ServingWorld) -> None:
     alice, bob = Visitor.objects.create(), Visitor.objects.create()
     view(alice, world.clusters[0][0])

@@ -25,6 +25,10 @@ class Visitor(models.Model):
     consent_given_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
+    # Bumped by database triggers whenever events of this visitor are inserted, moved or
+    # deleted (every write path, bulk ones included): caches of what the visitor is shown
+    # are keyed by it, so the hot path needs no query of its own to know they are fresh.
+    generation = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["-last_seen_at"], name="visitor_last_seen")]

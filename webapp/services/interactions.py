@@ -34,7 +34,7 @@ def interaction_record_view(
     *, visitor: Visitor, item: Item, session_id: str = "", context: dict[str, Any] | None = None
 ) -> Interaction:
     """Log a server-side page view of an item page."""
-    return Interaction.objects.create(
+    view = Interaction.objects.create(
         visitor=visitor,
         item=item,
         event_type=EventType.VIEW,
@@ -44,6 +44,8 @@ def interaction_record_view(
         context=context or {},
         is_bot=visitor.is_bot,
     )
+    visitor.generation += 1  # what the trigger did to the row: this request sees it too
+    return view
 
 
 @dataclass(frozen=True)

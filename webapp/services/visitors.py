@@ -38,11 +38,13 @@ def visitor_create(*, is_bot: bool = False, consent: bool = False) -> Visitor:
 
 def visitor_resolve(*, key: uuid.UUID | str) -> Visitor | None:
     """The live visitor for a cookie key, following merges."""
-    visitor = Visitor.objects.select_related("merged_into").filter(key=key).first()
+    # No join, no ORDER BY: this runs on every request; merged cookies are rare.
+    # The account comes along (a join): the middleware verifies the session against it.
+    visitor = next(iter(Visitor.objects.select_related("user").filter(key=key)[:1]), None)
     seen: set[int] = set()
     while visitor is not None and visitor.merged_into_id is not None and visitor.pk not in seen:
         seen.add(visitor.pk)
-        visitor = visitor.merged_into
+        visitor = Visitor.objects.select_related("user").filter(pk=visitor.merged_into_id).first()
     return visitor
 
 
@@ -70,6 +72,7 @@ def visitor_attach_to_user(*, visitor: Visitor | None, user: User) -> Visitor:
     if visitor is not None and visitor.pk != canonical.pk and visitor.user_id is None:
         visitor_merge(source=visitor, target=canonical)
         exposures_merge_on_login(anonymous=visitor, user=user)
+        canonical.refresh_from_db(fields=["generation"])  # the moved events bumped it
     return canonical
 
 
