@@ -1,5 +1,7 @@
 """Recommendations on the site's pages: item page sections, the personal category sort."""
 
+from typing import Any
+
 import pytest
 
 from recommender.candidates import Section
@@ -54,3 +56,27 @@ def test_for_you_without_history_is_the_plain_shared_listing(world: ServingWorld
     assert response.status_code == 200
     assert "private" not in response.headers.get("Cache-Control", "")
     assert len(response.context["page_obj"].object_list) == 8
+
+
+def sections_html(response: Any) -> str:
+    """The recommendation sections of a page (the rest carries a per-render CSRF token)."""
+    html: str = response.content.decode()
+    return html[
+        html.index('<section class="shelf"') : html.index('aria-labelledby="browse-heading"')
+    ]
+
+
+def test_the_cached_home_sections_change_with_the_visitor_s_next_event(
+    world: ServingWorld,
+) -> None:
+    visitor = Visitor.objects.create()
+    view(visitor, world.clusters[0][0], minutes_ago=5)
+    client = cookie_client(visitor)
+    first = sections_html(client.get("/"))
+    again = sections_html(client.get("/"))
+
+    view(visitor, world.clusters[2][0])
+    after = sections_html(client.get("/"))
+
+    assert "Because you viewed Film 0-0" in first and first == again
+    assert "Because you viewed Film 2-0" in after

@@ -4,10 +4,12 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
@@ -17,6 +19,8 @@ from recommender.selectors import (
     category_ranking,
     home_shelves,
     item_shelves,
+    served_cache_identity,
+    served_cache_seconds,
 )
 from webapp.models import Category, Item
 from webapp.selectors.catalog import (
@@ -74,9 +78,20 @@ def private(response: HttpResponse) -> HttpResponse:
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
+    return private(render(request, "shop/home.html", {"shelves_html": _home_shelves_html(request)}))
+
+
+def _home_shelves_html(request: HttpRequest) -> str:
+    """The home sections as HTML, cached under what decides them (like the shelves)."""
     visitor = getattr(request, "visitor", None)
-    served = home_shelves(visitor=visitor, k=HOME_SHELF_SIZE)
-    return private(render(request, "shop/home.html", {"shelves": served.shelves}))
+    key = f"recs:html:v1:home:{served_cache_identity(visitor)}:{HOME_SHELF_SIZE}"
+    cache = caches["recommendations"]
+    html: str | None = cache.get(key)
+    if html is None:
+        served = home_shelves(visitor=visitor, k=HOME_SHELF_SIZE)
+        html = render_to_string("shop/_shelves.html", {"shelves": served.shelves})
+        cache.set(key, html, served_cache_seconds(served))
+    return html  # a SafeString (rendered and escaped by the template), pickled as one
 
 
 @require_safe
