@@ -213,6 +213,15 @@ class ActiveModels:
             raise ModelBroken(f"model version {version_id} ({role}) is broken: {slot.broken}")
         return slot.loaded
 
+    def pinned(self, version_id: int) -> ActiveModel:
+        """One given model version, active or not (an experiment variant pins it), loaded once."""
+        slot = self._slots.setdefault(f"version:{version_id}", _Slot())
+        if slot.version_id != version_id:
+            self._load(slot, f"pinned #{version_id}", version_id, "")
+        if slot.loaded is None:
+            raise ModelBroken(f"pinned model version {version_id} is broken: {slot.broken}")
+        return slot.loaded
+
     def signature(self) -> str:
         """The active version of every role, e.g. "home:12,similar:9" (part of cache keys)."""
         self._refresh_registry()
@@ -260,9 +269,12 @@ class ActiveModels:
 ACTIVE_MODELS = ActiveModels()
 
 
-def active_model(*, role: str) -> ActiveModel:
-    """The active model of a role, loaded in this process (ModelUnavailable if none)."""
-    return ACTIVE_MODELS.get(role)
+def active_model(*, role: str, version_id: int | None = None) -> ActiveModel:
+    """The active model of a role (or a pinned version), loaded in this process.
+
+    ModelUnavailable when the role has none; ModelBroken when its artifact cannot be read.
+    """
+    return ACTIVE_MODELS.get(role) if version_id is None else ACTIVE_MODELS.pinned(version_id)
 
 
 def serving_warm_up(*, roles: Sequence[str] = ("home", "similar", "session")) -> list[str]:

@@ -18,7 +18,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from recommender.candidates import Placement
+from recommender.candidates import Placement, Section
 from recommender.context import history_from_context
 from recommender.selectors import (
     Served,
@@ -28,11 +28,20 @@ from recommender.selectors import (
     served_cache_seconds,
 )
 from recommender.shelves import Shelf, ShelfItem
+from recommender.strategies import Strategies
 from webapp.apis.auth import request_has_api_key, request_sends_api_key
+from webapp.experiments.serving import page_exposures_record, page_variants
 from webapp.models import Category, Item, Visitor
 from webapp.services.visitors import visitor_resolve
 
 MAX_K = 50
+# The section an API placement serves: experiments on that section apply to the API too.
+API_SECTIONS = {
+    Placement.HOME: Section.TOP_PICKS,
+    Placement.EMAIL: Section.EMAIL,
+    Placement.ITEM: Section.SIMILAR,
+    Placement.CATEGORY: Section.CATEGORY_RANKED,
+}
 MAX_CONTEXT_ITEMS = 50
 
 
@@ -94,6 +103,9 @@ class RecommendationResponseSerializer(serializers.Serializer):
     section = serializers.CharField()
     title = serializers.CharField()
     fallback = serializers.CharField(help_text="Why popular items were served instead, if so.")
+    variant = serializers.CharField(
+        help_text='"<experiment>=<variant>" when an experiment decided this list, else "".'
+    )
     items = RecommendedItemSerializer(many=True)
 
 
@@ -147,27 +159,36 @@ class RecommendationsApi(APIView):
         self, request: Request, params: dict[str, Any], context: dict[str, Any] | None
     ) -> HttpResponse:
         visitor = self._visitor(request, params.get("visitor"))
+        variants = page_variants(placements=(API_SECTIONS[params["placement"]],), visitor=visitor)
+        strategies = variants.strategies
         # The rendered answer is cached under the same identity as the shelves (plus what
         # the JSON itself depends on), so a repeat costs one cache read, not a rendering.
-        key = None if context is not None else self._payload_key(request, params, visitor)
+        key = (
+            None if context is not None else self._payload_key(request, params, visitor, strategies)
+        )
         body = caches["recommendations"].get(key) if key else None
         hit = body is not None
         if body is None:
-            served = self._served(params, visitor, context)
+            served = self._served(params, visitor, context, strategies)
             shelf = served.shelves[0] if served.shelves else None
             body = JSONRenderer().render(self._payload(request, params["placement"], shelf))
             if key:
                 caches["recommendations"].set(key, body, served_cache_seconds(served))
         response = HttpResponse(body, content_type="application/json")
         response["X-Recommendations-Cache"] = "hit" if hit else "miss"
+        page_exposures_record(variants=variants, visitor=visitor)  # the answer is what is shown
         return response
 
     def _payload_key(
-        self, request: Request, params: dict[str, Any], visitor: Visitor | None
+        self,
+        request: Request,
+        params: dict[str, Any],
+        visitor: Visitor | None,
+        strategies: Strategies,
     ) -> str:
         where = f"{params['placement']}:{params.get('item', '')}:{params.get('category', '')}"
         origin = f"{request.scheme}://{request.get_host()}"  # the items' absolute URLs
-        identity = served_cache_identity(visitor)
+        identity = served_cache_identity(visitor, strategies)
         return f"recs:api:v1:{where}:{identity}:{params['k']}:{origin}"
 
     def _visitor(self, request: Request, key: Any) -> Visitor | None:
@@ -179,7 +200,11 @@ class RecommendationsApi(APIView):
         return visitor_resolve(key=key)  # unknown visitor: popular items, not an error
 
     def _served(
-        self, params: dict[str, Any], visitor: Visitor | None, context: dict[str, Any] | None
+        self,
+        params: dict[str, Any],
+        visitor: Visitor | None,
+        context: dict[str, Any] | None,
+        strategies: Strategies,
     ) -> Served:
         k, placement = params["k"], params["placement"]
         item_pk = self._item_pk(params.get("item")) if placement == Placement.ITEM else None
@@ -190,7 +215,12 @@ class RecommendationsApi(APIView):
             return category_shelf(visitor=visitor, category=category, k=k)
         history = history_from_context(visitor=visitor, context=context) if context else None
         return placement_shelf(
-            visitor=visitor, placement=placement, k=k, item_pk=item_pk, history=history
+            visitor=visitor,
+            placement=placement,
+            k=k,
+            item_pk=item_pk,
+            history=history,
+            strategies=strategies,
         )
 
     def _item_pk(self, external_id: str | None) -> int:
@@ -209,6 +239,7 @@ class RecommendationsApi(APIView):
                 "section": "",
                 "title": "",
                 "fallback": "empty",
+                "variant": "",
                 "items": [],
             }
         return {
@@ -216,6 +247,7 @@ class RecommendationsApi(APIView):
             "section": shelf.section,
             "title": shelf.title,
             "fallback": shelf.fallback,
+            "variant": shelf.variant,
             "items": [self._item(request, shelf.section, shown) for shown in shelf.items],
         }
 

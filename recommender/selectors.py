@@ -9,6 +9,7 @@ Results are cached under the visitor, their event generation and the active mode
 versions, so a new event or a new model changes the key at once.
 """
 
+import dataclasses
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from recommender.sources import (
     preference_scores,
     top_picks,
 )
+from recommender.strategies import SectionStrategy, Strategies, source_of, strategies_token
 from recommender.trending import new_arrival_candidates, trending_candidates
 from webapp.models import Category, Item, Visitor
 from webapp.selectors.catalog import category_descendant_ids
@@ -73,14 +75,30 @@ class Served:
         return next((shelf for shelf in self.shelves if shelf.section == section), None)
 
 
-def home_shelves(*, visitor: Visitor | None, k: int) -> Served:
-    """Top picks, because you viewed, trending and new arrivals for this visitor."""
-    return _cached("home", visitor, k, lambda history: (_home_plans(history), ()))
+def home_shelves(
+    *, visitor: Visitor | None, k: int, strategies: Strategies | None = None
+) -> Served:
+    """Top picks, because you viewed, trending and new arrivals for this visitor.
+
+    `strategies` (from the visitor's experiment variants) change sections' sources.
+    """
+
+    def plans(history: VisitorHistory) -> tuple[list[SectionPlan], tuple[int, ...]]:
+        return _with_strategies(_home_plans(history), strategies, history), ()
+
+    return _cached("home", visitor, k, plans, strategies)
 
 
-def item_shelves(*, visitor: Visitor | None, item_pk: int, k: int) -> Served:
+def item_shelves(
+    *, visitor: Visitor | None, item_pk: int, k: int, strategies: Strategies | None = None
+) -> Served:
     """Similar items and "people who viewed this also viewed" for an item page."""
-    return _cached(f"item:{item_pk}", visitor, k, lambda history: _item_plans(history, item_pk))
+
+    def plans(history: VisitorHistory) -> tuple[list[SectionPlan], tuple[int, ...]]:
+        chosen, on_page = _item_plans(history, item_pk)
+        return _with_strategies(chosen, strategies, history), on_page
+
+    return _cached(f"item:{item_pk}", visitor, k, plans, strategies)
 
 
 def placement_shelf(
@@ -90,19 +108,23 @@ def placement_shelf(
     k: int,
     item_pk: int | None = None,
     history: VisitorHistory | None = None,
+    strategies: Strategies | None = None,
 ) -> Served:
     """One list for the API: home/email top picks, or an item's similar items."""
 
     def plans(known: VisitorHistory) -> tuple[list[SectionPlan], tuple[int, ...]]:
+        on_page: tuple[int, ...] = ()
         if item_pk is not None:
-            return _item_plans(known, item_pk)[0][:1], (item_pk,)
-        section = Section.EMAIL if placement == "email" else Section.TOP_PICKS
-        return [_top_picks_plan(known, section)], ()
+            chosen, on_page = _item_plans(known, item_pk)[0][:1], (item_pk,)
+        else:
+            section = Section.EMAIL if placement == "email" else Section.TOP_PICKS
+            chosen = [_top_picks_plan(known, section)]
+        return _with_strategies(chosen, strategies, known), on_page
 
     if history is not None:  # a context sent with the request: computed, never cached
         chosen, on_page = plans(history)
-        return Served(_serve(chosen, history, k, on_page), False)
-    return _cached(f"{placement}:{item_pk}", visitor, k, plans)
+        return Served(_with_variants(_serve(chosen, history, k, on_page), strategies), False)
+    return _cached(f"{placement}:{item_pk}", visitor, k, plans, strategies)
 
 
 def category_shelf(*, visitor: Visitor | None, category: Category, k: int) -> Served:
@@ -165,6 +187,45 @@ def _top_picks_plan(
     )
 
 
+def _with_variants(shelves: tuple[Shelf, ...], strategies: Strategies | None) -> tuple[Shelf, ...]:
+    if not strategies:
+        return shelves
+    return tuple(
+        dataclasses.replace(shelf, variant=strategies[shelf.section].token)
+        if shelf.section in strategies
+        else shelf
+        for shelf in shelves
+    )
+
+
+PINNABLE = (Section.TOP_PICKS, Section.EMAIL)  # sections a variant's model version can serve
+
+
+def _with_strategies(
+    plans: list[SectionPlan], strategies: Strategies | None, history: VisitorHistory
+) -> list[SectionPlan]:
+    """The plans with each section's source replaced as its variant's strategy says."""
+    if not strategies:
+        return plans
+    return [_with_strategy(plan, strategies.get(plan.section), history) for plan in plans]
+
+
+def _with_strategy(
+    plan: SectionPlan, strategy: SectionStrategy | None, history: VisitorHistory
+) -> SectionPlan:
+    if strategy is None or (
+        strategy.source == "model"
+        and (strategy.model_version is None or plan.section not in PINNABLE)
+    ):
+        return plan
+    source, title = source_of(strategy, history)
+    if title is None:
+        return dataclasses.replace(plan, source=source)
+    return dataclasses.replace(
+        plan, source=source, title=title, fallback_title=title, hide_without_signal=False
+    )
+
+
 def _home_plans(history: VisitorHistory) -> list[SectionPlan]:
     # Without a signal the page's own Trending section is the popular answer.
     plans = [_top_picks_plan(history, hide=True)]
@@ -214,15 +275,16 @@ def _new(limit: int) -> list[Candidate]:
 PlanMaker = Callable[[VisitorHistory], tuple[list[SectionPlan], tuple[int, ...]]]
 
 
-def served_cache_identity(visitor: Visitor | None) -> str:
-    """Everything of the visitor and the models that decides what a page shows them.
+def served_cache_identity(visitor: Visitor | None, strategies: Strategies | None = None) -> str:
+    """Everything of the visitor, their variants and the models that decides what they see.
 
-    A visitor without events shares the anonymous entry; any event moves them onto their
-    own (the generation is part of the key), and so does a newly promoted model version.
+    A visitor without events shares the anonymous entry of their variants; any event
+    moves them onto their own (the generation is part of the key), and so does a newly
+    promoted model version.
     """
     generation = _generation(visitor)
     owner = "anon" if visitor is None or generation == "0" else str(visitor.pk)
-    return f"{owner}:{generation}:{ACTIVE_MODELS.signature()}"
+    return f"{owner}:{generation}:{ACTIVE_MODELS.signature()}:{strategies_token(strategies)}"
 
 
 def served_cache_seconds(served: Served) -> int:
@@ -231,9 +293,15 @@ def served_cache_seconds(served: Served) -> int:
     return FAILED_CACHE_SECONDS if degraded else settings.RECOMMENDER_CACHE_SECONDS
 
 
-def _cached(page: str, visitor: Visitor | None, k: int, make_plans: PlanMaker) -> Served:
+def _cached(
+    page: str,
+    visitor: Visitor | None,
+    k: int,
+    make_plans: PlanMaker,
+    strategies: Strategies | None = None,
+) -> Served:
     cache = caches["recommendations"]
-    identity = served_cache_identity(visitor)
+    identity = served_cache_identity(visitor, strategies)
     key = f"recs:v1:{page}:{identity}:{k}"
     shelves = cache.get(key)
     if shelves is not None:
@@ -242,7 +310,7 @@ def _cached(page: str, visitor: Visitor | None, k: int, make_plans: PlanMaker) -
         EMPTY_HISTORY if identity.startswith("anon:") else _history(visitor, _generation(visitor))
     )
     plans, on_page = make_plans(history)
-    served = Served(_serve(plans, history, k, on_page), False)
+    served = Served(_with_variants(_serve(plans, history, k, on_page), strategies), False)
     cache.set(key, served.shelves, served_cache_seconds(served))
     return served
 

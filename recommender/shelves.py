@@ -57,6 +57,7 @@ class Shelf:
     title: str
     items: tuple[ShelfItem, ...]
     fallback: str = ""  # why the section is not what it should have been, if it is not
+    variant: str = ""  # "<experiment>=<variant>" when an experiment's variant served it
 
 
 @dataclass

@@ -64,7 +64,8 @@ def to_candidates(
 def history_weights(
     active: ActiveModel, events: Sequence[HistoryEvent]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Model columns of the events' items with recency-decayed strengths (newest first)."""
+    """Model columns of the events' items (newest first) with recency-decayed strengths,
+    returned oldest first, the order `score_history` reads (sequential models use it)."""
     strength: dict[int, float] = {}
     for position, event in enumerate(events):
         weight = event.strength * RECENCY_DECAY**position
@@ -72,18 +73,23 @@ def history_weights(
     pks = list(strength)
     columns = active.columns_of(pks)
     known = {int(active.item_pks[column]): int(column) for column in columns}
-    kept = [pk for pk in pks if pk in known]
+    kept = [pk for pk in reversed(pks) if pk in known]
     return (
         np.asarray([known[pk] for pk in kept], dtype=np.int64),
         np.asarray([strength[pk] for pk in kept], dtype=np.float32),
     )
 
 
-def top_picks(*, history: VisitorHistory, limit: int) -> list[Candidate]:
-    """Personalised picks: the training row of a known visitor, else a history fold-in."""
+def top_picks(
+    *, history: VisitorHistory, limit: int, version_id: int | None = None
+) -> list[Candidate]:
+    """Personalised picks: the training row of a known visitor, else a history fold-in.
+
+    `version_id` pins a model version (an experiment's variant) instead of the active one.
+    """
     if history.is_empty:
         raise NoSignal("no history yet")
-    active = active_model(role="home")
+    active = active_model(role="home", version_id=version_id)
     columns, weights = history_weights(active, history.recent_items(FOLD_IN_ITEMS))
     if len(columns) == 0:
         raise NoSignal("none of the visitor's items is known to the model")

@@ -19,6 +19,7 @@ from recommender.candidates import Candidate
 from webapp.models import Interaction, Item
 
 TRENDING_CACHE_KEY = "recommender:trending:v1"
+POPULAR_CACHE_KEY = "recommender:popular:v1"
 TRENDING_LIMIT = 200
 TRENDING_WINDOW = timedelta(days=7)
 TRENDING_HALF_LIFE_HOURS = 48.0
@@ -42,6 +43,29 @@ TRENDING_SQL = """
     ORDER BY score DESC, e.item_id
     LIMIT %(limit)s
 """
+
+
+# All-time weighted event counts: the "popular" strategy an experiment can pit against
+# trending or a model.
+POPULAR_SQL = """
+    SELECT e.item_id,
+           SUM(CASE e.event_type WHEN 'purchase' THEN 5 WHEN 'add_to_cart' THEN 3
+                                 WHEN 'rating' THEN 2 ELSE 1 END) AS score
+    FROM webapp_interaction e
+    JOIN webapp_item i ON i.id = e.item_id
+    WHERE e.item_id IS NOT NULL AND NOT e.is_bot AND i.is_active
+      AND e.event_type IN ('view', 'click', 'add_to_cart', 'purchase', 'rating')
+    GROUP BY e.item_id
+    ORDER BY score DESC, e.item_id
+    LIMIT %(limit)s
+"""
+
+
+def popular_compute(*, limit: int = TRENDING_LIMIT) -> list[tuple[int, float]]:
+    """(item pk, score) of the items with the most weighted events ever, best first."""
+    with connection.cursor() as cursor:
+        cursor.execute(POPULAR_SQL, {"limit": limit})
+        return [(int(pk), float(score)) for pk, score in cursor.fetchall()]
 
 
 def trending_compute(*, limit: int = TRENDING_LIMIT) -> list[tuple[int, float]]:
@@ -104,12 +128,25 @@ def _new_arrivals() -> list[tuple[int, float]]:
     return [(pk, float(len(ids) - rank)) for rank, pk in enumerate(ids)]
 
 
+def _popular_shared() -> list[tuple[int, float]]:
+    rows = cache.get(POPULAR_CACHE_KEY)
+    if rows is None:
+        rows = popular_compute()
+        cache.set(POPULAR_CACHE_KEY, rows, settings.RECOMMENDER_TRENDING_SECONDS)
+    return [(int(pk), float(score)) for pk, score in rows]
+
+
 TRENDING = _Memo(_trending_shared)
 NEW_ARRIVALS = _Memo(_new_arrivals)
+POPULAR = _Memo(_popular_shared)
 
 
 def trending_candidates(*, reason: str = "Trending now") -> list[Candidate]:
     return [Candidate(pk, score, "trending", None, reason) for pk, score in TRENDING.get()]
+
+
+def popular_candidates() -> list[Candidate]:
+    return [Candidate(pk, score, "popular", None, "Popular") for pk, score in POPULAR.get()]
 
 
 def new_arrival_candidates() -> list[Candidate]:
@@ -128,3 +165,4 @@ def serving_caches_clear() -> None:
     """Forget the per-process lists (tests, and after a catalog import)."""
     TRENDING.clear()
     NEW_ARRIVALS.clear()
+    POPULAR.clear()

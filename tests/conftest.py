@@ -51,9 +51,11 @@ def _clear_cache(db: Any) -> None:
     from recommender.active_models import ACTIVE_MODELS
     from recommender.merchandising import merchandising_rules_cache_clear
     from recommender.trending import serving_caches_clear
+    from webapp.experiments.selectors import experiments_cache_clear
 
     cache.clear()
     caches["recommendations"].clear()
     ACTIVE_MODELS.clear()
     serving_caches_clear()
     merchandising_rules_cache_clear()
+    experiments_cache_clear()  # a running experiment of an earlier test must not leak

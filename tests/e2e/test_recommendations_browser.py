@@ -5,12 +5,16 @@ import time
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from ml.models import ModelVersion, ModelVersionStatus
 from recommender.candidates import Section
-from tests.e2e.test_browser import browser_page  # noqa: F401  (the fixture)
+from tests.e2e.test_browser import DESKTOP_UA, browser_page  # noqa: F401  (the fixture)
+from tests.factories import experiment_with_variants
 from tests.recommender.conftest import build_world, reset_serving, train
-from webapp.models import EventType, Interaction
+from webapp.experiments.models import Exposure, Variant
+from webapp.middleware import visitor_key_from_token
+from webapp.models import EventType, Interaction, Visitor
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -88,3 +92,41 @@ def test_home_page_adapts_to_the_session_and_logs_what_was_shown(
     )
     assert click is not None and click.context["rank"] == 1
     assert click.context["model_version"] == home.pk
+
+
+def test_two_fresh_visitors_see_their_assigned_variants_and_are_exposed(
+    live_server: Any,
+    browser_page: Any,  # noqa: F811
+) -> None:
+    build_world()
+    train()
+    experiment = experiment_with_variants(key="trend-vs-popular", placement=Section.TRENDING)
+    Variant.objects.filter(experiment=experiment, key="v1").update(config={"strategy": "popular"})
+    titles = {
+        "trend-vs-popular=control": "Trending now",
+        "trend-vs-popular=v1": "Popular right now",
+    }
+    browser = browser_page.context.browser
+    seen: dict[str, Visitor] = {}
+
+    for _ in range(12):  # fresh browsers until both variants showed up (50/50 by the hash)
+        context = browser.new_context(user_agent=DESKTOP_UA)
+        page = context.new_page()
+        page.goto(live_server.url + "/")
+        page.locator("#consent-banner").get_by_role("button", name="Accept").click()
+        page.wait_for_load_state()
+        section = page.locator(f'section[data-section="{Section.TRENDING}"]')
+        token = section.get_attribute("data-variant")
+        assert token in titles and section.locator("h2").inner_text() == titles[token]
+        cookie = next(c for c in context.cookies() if c["name"] == settings.VISITOR_COOKIE_NAME)
+        key = visitor_key_from_token(cookie["value"])
+        assert key is not None
+        seen.setdefault(token, Visitor.objects.get(key=key))
+        context.close()
+        if len(seen) == 2:
+            break
+
+    assert len(seen) == 2, f"12 fresh visitors all got {list(seen)}"
+    for token, visitor in seen.items():
+        exposure = Exposure.objects.get(experiment=experiment, visitor=visitor)
+        assert f"{experiment.key}={exposure.variant.key}" == token

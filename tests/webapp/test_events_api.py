@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.factories import InteractionFactory, ItemFactory, UserFactory, VisitorFactory
+from webapp.experiments.selectors import experiments_running_cached
 from webapp.middleware import visitor_signed_token
 from webapp.models import EventType, Interaction, Visitor
 from webapp.services.interactions import IngestStatus, ValidatedEvent, interactions_ingest
@@ -272,6 +273,7 @@ def test_batch_of_100_takes_a_bounded_number_of_queries(
         for i in range(100)
     ]
 
+    experiments_running_cached()  # a per-process snapshot, loaded once a minute at most
     with django_assert_max_num_queries(10):
         response = post(keyed_client, batch)
 

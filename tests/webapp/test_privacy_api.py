@@ -65,7 +65,7 @@ def test_erase_deletes_visitor_events_and_merged_visitors(keyed_client: APIClien
     response = keyed_client.delete(erase_url(account.key))
 
     assert response.status_code == 200
-    assert response.json() == {"visitors": 2, "events": 3}
+    assert response.json() == {"visitors": 2, "events": 3, "exposures": 0}
     assert list(Visitor.objects.all()) == [other]
     assert list(Interaction.objects.values_list("visitor_id", flat=True)) == [other.pk]
     assert Item.objects.count() == items_before

@@ -80,7 +80,7 @@ def test_erase_deletes_events_visitors_and_caches() -> None:
 
     counts = visitor_erase(visitor=visitor)
 
-    assert counts == {"visitors": 1, "events": 3}
+    assert counts == {"visitors": 1, "events": 3, "exposures": 0}
     assert not Visitor.objects.filter(pk=visitor.pk).exists()
     assert cache.get(visitor_cache_key(visitor.key, "recommendations")) is None
     assert Interaction.objects.filter(pk=keep.pk).exists()

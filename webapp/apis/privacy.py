@@ -101,6 +101,7 @@ class VisitorEraseApi(APIView):
     class OutputSerializer(serializers.Serializer):
         visitors = serializers.IntegerField(help_text="Visitors deleted.")
         events = serializers.IntegerField(help_text="Events deleted.")
+        exposures = serializers.IntegerField(help_text="Experiment exposures deleted.")
 
         class Meta:
             ref_name = "VisitorErase"

@@ -33,7 +33,9 @@ INSERT_FIELDS = (
 def interaction_record_view(
     *, visitor: Visitor, item: Item, session_id: str = "", context: dict[str, Any] | None = None
 ) -> Interaction:
-    """Log a server-side page view of an item page."""
+    """Log a server-side page view of an item page (with the visitor's variants)."""
+    from webapp.experiments.serving import event_context, event_variants
+
     view = Interaction.objects.create(
         visitor=visitor,
         item=item,
@@ -41,7 +43,7 @@ def interaction_record_view(
         session_id=session_id[:64],
         timestamp=timezone.now(),
         placement="item_page",
-        context=context or {},
+        context=event_context(context or {}, event_variants(visitor=visitor)),
         is_bot=visitor.is_bot,
     )
     visitor.generation += 1  # what the trigger did to the row: this request sees it too
@@ -145,8 +147,11 @@ def interactions_ingest(
     """
     if not events:
         return IngestResult(outcomes=())
+    from webapp.experiments.serving import event_variants
+
     items = _items_by_external_id(events)
     visitors = _visitors_by_key({e.visitor_key for e in events}, create=create_visitors)
+    variants = {v.pk: event_variants(visitor=v) for v in visitors.values()}
     ids = {e.event_id for e in events if e.event_id is not None}
     stored = set(Interaction.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
     outcomes: list[IngestOutcome | None] = []
@@ -162,7 +167,8 @@ def interactions_ingest(
             if event.event_id is not None:
                 seen.add(event.event_id)
             outcomes.append(None)
-            pending[index] = _interaction(event, items, visitors[event.visitor_key])
+            visitor = visitors[event.visitor_key]
+            pending[index] = _interaction(event, items, visitor, variants[visitor.pk])
     # One lock order for every batch, so two overlapping batches cannot deadlock.
     rows = sorted(pending.values(), key=lambda row: (row.event_id is None, str(row.event_id)))
     inserted = _insert_new(rows)
@@ -184,7 +190,11 @@ def _reference_errors(
     return errors
 
 
-def _interaction(event: ValidatedEvent, items: dict[str, int], visitor: Visitor) -> Interaction:
+def _interaction(
+    event: ValidatedEvent, items: dict[str, int], visitor: Visitor, variants: dict[str, str]
+) -> Interaction:
+    from webapp.experiments.serving import event_context
+
     return Interaction(
         event_id=event.event_id,
         visitor=visitor,
@@ -195,6 +205,6 @@ def _interaction(event: ValidatedEvent, items: dict[str, int], visitor: Visitor)
         session_id=event.session_id,
         timestamp=event.timestamp,
         placement=event.placement,
-        context=event.context,
+        context=event_context(event.context, variants),
         is_bot=event.is_bot or visitor.is_bot,
     )

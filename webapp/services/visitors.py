@@ -142,6 +142,14 @@ def visitor_erase(*, visitor: Visitor) -> dict[str, int]:
     for other in [visitor, *related]:
         visitor_cache_clear(visitor=other)
     ids = [visitor.pk, *(v.pk for v in related)]
+    exposures = exposures_erase(visitors=[visitor, *related])
     events, _ = Interaction.objects.filter(visitor_id__in=ids).delete()
     Visitor.objects.filter(pk__in=ids).delete()
-    return {"visitors": len(ids), "events": events}
+    return {"visitors": len(ids), "events": events, "exposures": exposures}
+
+
+def exposures_erase(*, visitors: list[Visitor]) -> int:
+    """The experiments' exposures of these visitors and their persons go with them."""
+    from webapp.experiments.services import exposures_erase as erase
+
+    return erase(visitors=visitors)

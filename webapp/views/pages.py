@@ -14,6 +14,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from recommender.candidates import Section
 from recommender.selectors import (
     category_item_pks,
     category_ranking,
@@ -22,7 +23,8 @@ from recommender.selectors import (
     served_cache_identity,
     served_cache_seconds,
 )
-from webapp.models import Category, Item
+from webapp.experiments.serving import PageVariants, page_exposures_record, page_variants
+from webapp.models import Category, Item, Visitor
 from webapp.selectors.catalog import (
     DEFAULT_SORT,
     ITEM_SORTS,
@@ -37,6 +39,8 @@ from webapp.selectors.visitors import visitor_of_user
 from webapp.services.interactions import interaction_record_view
 from webapp.services.visitors import visitor_give_consent
 
+HOME_PLACEMENTS = tuple(section.value for section in Section if section.startswith("home_"))
+ITEM_PLACEMENTS = tuple(section.value for section in Section if section.startswith("item_"))
 ITEMS_PER_PAGE = 24
 HOME_SHELF_SIZE = 12
 ITEM_SHELF_SIZE = 6
@@ -78,18 +82,25 @@ def private(response: HttpResponse) -> HttpResponse:
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    return private(render(request, "shop/home.html", {"shelves_html": _home_shelves_html(request)}))
-
-
-def _home_shelves_html(request: HttpRequest) -> str:
-    """The home sections as HTML, cached under what decides them (like the shelves)."""
     visitor = getattr(request, "visitor", None)
-    key = f"recs:html:v1:home:{served_cache_identity(visitor)}:{HOME_SHELF_SIZE}"
+    variants = page_variants(placements=HOME_PLACEMENTS, visitor=visitor)
+    html = _home_shelves_html(visitor, variants)
+    response = private(render(request, "shop/home.html", {"shelves_html": html}))
+    page_exposures_record(variants=variants, visitor=visitor)
+    return response
+
+
+def _home_shelves_html(visitor: Visitor | None, variants: PageVariants) -> str:
+    """The home sections as HTML, cached under what decides them (like the shelves)."""
+    strategies = variants.strategies
+    identity = served_cache_identity(visitor, strategies)
+    key = f"recs:html:v1:home:{identity}:{HOME_SHELF_SIZE}"
     cache = caches["recommendations"]
     html: str | None = cache.get(key)
     if html is None:
-        served = home_shelves(visitor=visitor, k=HOME_SHELF_SIZE)
-        html = render_to_string("shop/_shelves.html", {"shelves": served.shelves})
+        served = home_shelves(visitor=visitor, k=HOME_SHELF_SIZE, strategies=strategies)
+        context = {"shelves": served.shelves, "variants": variants.tokens}
+        html = render_to_string("shop/_shelves.html", context)
         cache.set(key, html, served_cache_seconds(served))
     return html  # a SafeString (rendered and escaped by the template), pickled as one
 
@@ -159,8 +170,10 @@ def item(request: HttpRequest, external_id: str) -> HttpResponse:
     _record_view(request, found)
     attributes = attribute_rows(found.attributes)
     ancestors = [*found.category.ancestors(), found.category] if found.category else []
+    visitor = getattr(request, "visitor", None)
+    variants = page_variants(placements=ITEM_PLACEMENTS, visitor=visitor)
     served = item_shelves(
-        visitor=getattr(request, "visitor", None), item_pk=found.pk, k=ITEM_SHELF_SIZE
+        visitor=visitor, item_pk=found.pk, k=ITEM_SHELF_SIZE, strategies=variants.strategies
     )
     context = {
         "item": found,
@@ -168,7 +181,9 @@ def item(request: HttpRequest, external_id: str) -> HttpResponse:
         "breadcrumb": ancestors,
         "shelves": served.shelves,
     }
-    return private(render(request, "shop/item.html", context))
+    response = private(render(request, "shop/item.html", context | {"variants": variants.tokens}))
+    page_exposures_record(variants=variants, visitor=visitor)
+    return response
 
 
 def attribute_rows(attributes: object) -> list[tuple[str, str]]:

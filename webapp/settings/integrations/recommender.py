@@ -26,5 +26,9 @@ RECOMMENDER_TRENDING_SECONDS: int = env.int("RECOMMENDER_TRENDING_SECONDS", defa
 RECOMMENDER_ANN_THRESHOLD: int = env.int("RECOMMENDER_ANN_THRESHOLD", default=50_000)
 # Origins allowed to call the recommendation API from the browser (the widget).
 RECOMMENDER_CORS_ORIGINS: list[str] = env.list("RECOMMENDER_CORS_ORIGINS", default=[])
-# Dotted path to a callable (item pks) -> {pk: "cheaper"|"pricier"|"same"}; None: no prices.
-RECOMMENDER_PRICE_RELATIONS: str | None = env.str("RECOMMENDER_PRICE_RELATIONS", default="") or None
+# Dotted path to a callable (item pks) -> {pk: "cheaper"|"pricier"|"same"}; empty: no prices.
+# The scraper's competitor prices by default (the recommender itself never imports it).
+RECOMMENDER_PRICE_RELATIONS: str | None = (
+    env.str("RECOMMENDER_PRICE_RELATIONS", default="scraper.price_selectors.item_price_relations")
+    or None
+)
