@@ -1,0 +1,1 @@
+"""Real HTTP servers on loopback for the scraper's tests and benchmarks."""
