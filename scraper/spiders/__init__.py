@@ -1,0 +1,1 @@
+"""Spiders of the scraper project; `product` serves every Source by its configuration."""
