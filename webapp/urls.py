@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("webapp.apis.urls")),
+    path("campaigns/", include("webapp.campaigns.urls")),
     path("", include("webapp.views.urls")),
 ]

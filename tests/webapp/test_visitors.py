@@ -97,3 +97,15 @@ def test_erase_deletes_events_visitors_and_caches() -> None:
 )
 def test_bot_user_agents(user_agent: str, is_bot: bool) -> None:
     assert user_agent_is_bot(user_agent) is is_bot
+
+
+def test_export_includes_the_segment_profile_with_app_context() -> None:
+    from webapp.segments.models import VisitorProfile
+
+    visitor = VisitorFactory.create()
+    VisitorProfile.objects.create(visitor=visitor, context={"activity": "high"}, visit_count=3)
+
+    data = visitor_export(visitor=visitor)
+
+    assert data["profiles"][0]["context"] == {"activity": "high"}
+    assert data["profiles"][0]["visit_count"] == 3

@@ -77,6 +77,10 @@ class VisitorExportApi(APIView):
     class OutputSerializer(serializers.Serializer):
         visitor = ExportVisitorSerializer()
         events = ExportEventSerializer(many=True)
+        profiles = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Visit facts and context posted by client apps (segments).",
+        )
 
         class Meta:
             ref_name = "VisitorExport"

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("webapp.apis.catalog")),
     path("", include("webapp.apis.privacy")),
     path("", include("recommender.apis")),
+    path("", include("webapp.segments.apis")),
 ]

@@ -4,10 +4,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from ml.models import ModelVersion
 from webapp.experiments.metrics import metric_choices
@@ -19,6 +22,7 @@ from webapp.experiments.models import (
     VariantStrategy,
     variants_errors,
 )
+from webapp.experiments.results_views import results_csv_response, results_page_context
 from webapp.experiments.services import experiment_bucket_version_bump, experiment_set_status
 
 BUMP_WARNING = (
@@ -44,6 +48,7 @@ class ExperimentForm(forms.ModelForm[Experiment]):
             "name",
             "hypothesis",
             "placement",
+            "segment",
             "traffic_share",
             "seed",
             "primary_metric",
@@ -149,6 +154,7 @@ class ExperimentAdmin(admin.ModelAdmin[Experiment]):
         "bucket_version",
         "starts_at",
         "ends_at",
+        "results_link",
     ]
     list_filter = ["status", "placement"]
     search_fields = ["key", "name", "hypothesis"]
@@ -156,7 +162,7 @@ class ExperimentAdmin(admin.ModelAdmin[Experiment]):
     actions = ["start", "pause", "stop"]
     fieldsets = [
         (None, {"fields": ["key", "name", "hypothesis", "placement", "status"]}),
-        ("Split", {"fields": ["traffic_share", "seed", "bucket_version"]}),
+        ("Split", {"fields": ["segment", "traffic_share", "seed", "bucket_version"]}),
         (
             "Analysis",
             {
@@ -171,6 +177,38 @@ class ExperimentAdmin(admin.ModelAdmin[Experiment]):
         ),
         ("When", {"fields": ["starts_at", "ends_at", "created_at", "updated_at"]}),
     ]
+
+    change_form_template = "admin/experiments/experiment/change_form.html"
+
+    @admin.display(description="Results")
+    def results_link(self, obj: Experiment) -> str:
+        url = reverse("admin:experiments_experiment_results", args=[obj.pk])
+        return format_html('<a href="{}">Results</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        results = path(
+            "<int:object_id>/results/",
+            self.admin_site.admin_view(self.results_view),
+            name="experiments_experiment_results",
+        )
+        return [results, *super().get_urls()]
+
+    def results_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The statistics page (or its CSV with `format=csv`); staff with view permission."""
+        experiment = Experiment.objects.filter(pk=object_id).first()
+        if experiment is None:
+            raise Http404(f"No experiment #{object_id}.")
+        if not self.has_view_permission(request, experiment):
+            raise PermissionDenied
+        context = results_page_context(request, experiment)
+        if request.GET.get("format") == "csv":
+            return results_csv_response(experiment, context["results"])
+        context |= {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Results: {experiment.name}",
+        }
+        return render(request, "admin/experiments/results.html", context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))

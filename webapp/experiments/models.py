@@ -60,6 +60,15 @@ class Experiment(models.Model):
         max_length=16, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT
     )
     placement = models.CharField(max_length=64, choices=placement_choices)
+    segment = models.ForeignKey(
+        "segments.Segment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="experiments",
+        help_text="Only visitors in this segment enter (empty: everyone). "
+        "Persons already exposed keep their variant.",
+    )
     traffic_share = models.FloatField(
         default=1.0, help_text="Share of persons in the experiment, in (0, 1]."
     )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from webapp.experiments.assignment import in_traffic, variant_for
 from webapp.experiments.models import Experiment, ExperimentStatus, Exposure, Variant
 from webapp.models import Visitor
+from webapp.segments.selectors import RequestContext, segments_of_visitor
 
 LIVE_CACHE_SECONDS = 30.0
 VARIANTS_CACHE_SECONDS = 300
@@ -48,6 +49,7 @@ class LiveExperiment:
     variants: tuple[LiveVariant, ...]
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    segment_id: int | None = None
 
     def is_live(self, *, now: datetime) -> bool:
         """`now` is inside the schedule."""
@@ -106,6 +108,7 @@ def _snapshot(experiment: Experiment, variants: Iterable[Variant]) -> LiveExperi
         ),
         starts_at=experiment.starts_at,
         ends_at=experiment.ends_at,
+        segment_id=experiment.segment_id,
     )
 
 
@@ -156,9 +159,13 @@ def variants_of_visitor(*, visitor: Visitor) -> dict[str, str]:
 
 
 def experiment_decide(
-    *, experiment: Experiment | LiveExperiment, visitor: Visitor
+    *,
+    experiment: Experiment | LiveExperiment,
+    visitor: Visitor,
+    request_context: RequestContext | None = None,
 ) -> Decision | None:
-    """The variant `visitor` sees, or None: not live, a bot, or outside the traffic share.
+    """The variant `visitor` sees, or None: not live, a bot, outside the targeting segment
+    or outside the traffic share.
 
     A person already exposed keeps their logged variant (even after the weights
     changed); anyone else is placed by the hash of the current bucket version.
@@ -169,13 +176,19 @@ def experiment_decide(
     if visitor.is_bot:
         return None
     person = person_of(visitor)
-    return _decide(live, person, variants_of_person(person=person))
+    logged = variants_of_person(person=person)
+    if not _targeted([live], visitor, logged, request_context):
+        return None
+    return _decide(live, person, logged)
 
 
-def experiments_decide(*, placement: str, visitor: Visitor | None) -> list[Decision]:
+def experiments_decide(
+    *, placement: str, visitor: Visitor | None, request_context: RequestContext | None = None
+) -> list[Decision]:
     """Decisions of every live experiment on `placement` (none for no visitor or a bot).
 
-    No query without a live experiment; else one read of the person's logged variants.
+    No query without a live experiment; else one read of the person's logged variants
+    (and the visitor's segments when an experiment targets one).
     """
     if visitor is None or visitor.is_bot:
         return []
@@ -184,8 +197,26 @@ def experiments_decide(*, placement: str, visitor: Visitor | None) -> list[Decis
         return []
     person = person_of(visitor)
     logged = variants_of_person(person=person)
+    live = _targeted(live, visitor, logged, request_context)
     decisions = (_decide(experiment, person, logged) for experiment in live)
     return [decision for decision in decisions if decision is not None]
+
+
+def _targeted(
+    live: list[LiveExperiment],
+    visitor: Visitor,
+    logged: Mapping[str, str],
+    request_context: RequestContext | None,
+) -> list[LiveExperiment]:
+    """The experiments whose targeting segment holds the visitor (segments evaluated once).
+
+    The segment decides who enters: a person already exposed keeps their variant even
+    after leaving the segment, so nobody is moved out of an experiment mid-way.
+    """
+    if all(e.segment_id is None or e.key in logged for e in live):
+        return live
+    member = segments_of_visitor(visitor=visitor, request_context=request_context)
+    return [e for e in live if e.segment_id is None or e.key in logged or e.segment_id in member]
 
 
 def _decide(live: LiveExperiment, person: str, logged: Mapping[str, str]) -> Decision | None:

@@ -132,7 +132,26 @@ def visitor_export(*, visitor: Visitor) -> dict[str, Any]:
             }
             for e in events.iterator(chunk_size=2000)
         ],
+        "profiles": _profiles_export(keys),
     }
+
+
+def _profiles_export(visitor_pks: list[int]) -> list[dict[str, Any]]:
+    """Visit facts and app-posted context kept for segments (webapp.segments)."""
+    from django.forms.models import model_to_dict
+
+    from webapp.segments.models import VisitorProfile
+
+    exported = []
+    for profile in VisitorProfile.objects.filter(visitor_id__in=visitor_pks):
+        fields = model_to_dict(profile, exclude=["visitor", "audience_model_version"])
+        exported.append(
+            {
+                key: value.isoformat() if hasattr(value, "isoformat") else value
+                for key, value in fields.items()
+            }
+        )
+    return exported
 
 
 @transaction.atomic

@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "webapp",
     "webapp.experiments",
+    "webapp.segments",
+    "webapp.campaigns",
     "recommender",
     "ml",
     "scraper",
@@ -45,6 +47,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webapp.middleware.VisitorMiddleware",
+    "webapp.segments.middleware.VisitProfileMiddleware",
+    "webapp.campaigns.middleware.CampaignPrivateCacheMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -111,6 +115,8 @@ LOGOUT_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# Campaign schedules (days of the week, hours) are read in this timezone.
+CAMPAIGNS_TIMEZONE: str = env.str("CAMPAIGNS_TIMEZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 

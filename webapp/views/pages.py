@@ -23,6 +23,7 @@ from recommender.selectors import (
     served_cache_identity,
     served_cache_seconds,
 )
+from scraper.price_selectors import item_price_comparison
 from webapp.experiments.serving import PageVariants, page_exposures_record, page_variants
 from webapp.models import Category, Item, Visitor
 from webapp.selectors.catalog import (
@@ -180,6 +181,7 @@ def item(request: HttpRequest, external_id: str) -> HttpResponse:
         "attributes": attributes,
         "breadcrumb": ancestors,
         "shelves": served.shelves,
+        "price_comparison": item_price_comparison(item=found),
     }
     response = private(render(request, "shop/item.html", context | {"variants": variants.tokens}))
     page_exposures_record(variants=variants, visitor=visitor)

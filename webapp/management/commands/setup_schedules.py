@@ -22,6 +22,11 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, str, dict[str, Any]]] = {
         "interval",
         {"every": 5, "period": IntervalSchedule.MINUTES},
     ),
+    "Reweight bandit campaigns' creatives (hourly)": (
+        "webapp.campaigns.tasks.campaigns_bandit_update_all",
+        "interval",
+        {"every": 1, "period": IntervalSchedule.HOURS},
+    ),
     "Purge old rate-limit windows (hourly)": (
         "webapp.tasks.ratelimit_purge",
         "interval",
