@@ -33,7 +33,7 @@ class ItemAdmin(admin.ModelAdmin[Item]):
     ]
     list_filter = ["is_active", ("category", admin.RelatedOnlyFieldListFilter), "currency"]
     search_fields = ["external_id", "title"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["semantic_id", "semantic_id_version", "created_at", "updated_at"]
     autocomplete_fields = ["category"]
     list_per_page = 50
     actions = ["activate", "deactivate"]

@@ -36,6 +36,9 @@ ALGORITHMS: dict[str, type[Recommender]] = {
 TORCH_ALGORITHMS: dict[str, str] = {
     "multvae": "ml.algorithms.multvae:MultVAE",
     "recvae": "ml.algorithms.recvae:RecVAE",
+    "nextitnet": "ml.algorithms.nextitnet:NextItNet",
+    "sasrec": "ml.algorithms.sasrec:SASRec",
+    "semantic_ids": "ml.algorithms.semantic_ids:SemanticIDs",
 }
 
 

@@ -33,7 +33,14 @@ def _evaluate_one(
         "valid_ndcg@10": round(float(result.valid_metrics["ndcg@10"]), 6),
         "train_seconds": round(result.train_seconds, 3),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
+        **_model_report(result.model),
     }
+
+
+def _model_report(model: object) -> dict[str, Any]:
+    """Figures a model adds next to the ranking metrics (a quantizer's usage, MSE, ...)."""
+    report = getattr(model, "evaluation_report", None)
+    return dict(report()) if callable(report) else {}
 
 
 def evaluate_isolated(

@@ -35,6 +35,9 @@ GRIDS: Mapping[str, Mapping[str, Sequence[HyperValue]]] = {
     "multvae": {"hidden": [600, 1200, 2000], "anneal_cap": [0.5, 0.7], "progress": [False]},
     "recvae": {"gamma": [0.005, 0.01, 0.02], "weight_decay": [0.0, 0.1], "progress": [False]},
     "context_ease": {"reg": [600.0, 900.0], "time_weight": [1.0, 2.0], "dropout": [0.0, 0.3]},
+    "nextitnet": {"dim": [64, 128], "blocks": [4, 8], "progress": [False]},
+    "sasrec": {"dim": [64, 128], "layers": [2, 4], "progress": [False]},
+    "semantic_ids": {"weight": [0.1, 0.3], "progress": [False]},
 }
 COLUMNS = (
     "recall@10",

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ml.algorithms.registry import ALGORITHMS
+from ml.algorithms.registry import algorithm_names
 from ml.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingRun
 
 # Promotions of one role queue on this transaction-scoped lock: locking the active row
@@ -42,8 +42,9 @@ def model_version_create(
     training_run: TrainingRun | None = None,
 ) -> ModelVersion:
     """Record a trained model as a candidate of `role` (promote it separately)."""
-    if kind not in ALGORITHMS:
-        raise RegistryError(f"unknown algorithm {kind!r}; known: {', '.join(ALGORITHMS)}")
+    if kind not in algorithm_names():  # torch models included (imported only when used)
+        known = ", ".join(algorithm_names())
+        raise RegistryError(f"unknown algorithm {kind!r}; known: {known}")
     if role not in ModelRole.values:
         raise RegistryError(f"unknown role {role!r}; known: {', '.join(ModelRole.values)}")
     return ModelVersion.objects.create(

@@ -35,6 +35,7 @@ from ml.models import ModelRole, ModelVersion, TrainingRun
 from ml.selectors import interaction_data_from_database, model_version_active
 from ml.services.artifacts import artifact_delete, artifact_write
 from ml.services.registry import RegistryError, model_version_create, model_version_promote
+from ml.services.semantic_ids import item_semantic_ids_store
 from ml.services.training_runs import (
     TrainingError,
     training_run_fail,
@@ -95,6 +96,9 @@ class _Progress:
         percent = LOADED_PROGRESS + span * self.done // max(self.total_steps, 1)
         training_run_progress(run=self.run, progress=percent, stage=stage)
         self.done += 1
+
+
+SEMANTIC_ID_KINDS = ("semantic_ids",)
 
 
 def training_run_execute(*, run_id: int, celery_task_id: str = "") -> TrainingRun | None:
@@ -315,6 +319,9 @@ def _record(run: TrainingRun, outcomes: list[RoleOutcome]) -> None:
                 model_version_promote(version=version, replacing=outcome.active)
         except RegistryError as refused:
             outcome.promote, outcome.reason = False, str(refused)
+            continue
+        if version.kind in SEMANTIC_ID_KINDS:  # the serving model's codes go on the items
+            item_semantic_ids_store(version=version)
 
 
 def _metrics(result: TuningResult) -> dict[str, Any]:

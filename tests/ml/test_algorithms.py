@@ -24,6 +24,10 @@ SMALL_SETTINGS: dict[str, dict[str, Any]] = {
     "recvae": {"hidden": 8, "latent": 4, "epochs": 2, "seed": 1, "progress": False},
     "content": {"k": 5},
     "hybrid": {"weight": 0.3, "reg": 10.0, "content_k": 5},
+    "nextitnet": {"dim": 8, "blocks": 2, "epochs": 2, "seed": 1, "progress": False},
+    "sasrec": {"dim": 8, "layers": 1, "epochs": 2, "seed": 1, "progress": False},
+    "semantic_ids": dict(levels=2, codebook_size=4, content_dim=4, collab_dim=4, hidden=8)
+    | {"latent": 4, "epochs": 5, "seed": 1, "progress": False},
 }
 
 

@@ -169,6 +169,12 @@ class ItemOutputSerializer(serializers.Serializer):
     image_url = serializers.CharField()
     url = serializers.CharField()
     is_active = serializers.BooleanField()
+    semantic_id = serializers.CharField(
+        read_only=True, help_text="Semantic-ID codes from the model version below; may be empty."
+    )
+    semantic_id_version = serializers.IntegerField(
+        source="semantic_id_version_id", read_only=True, allow_null=True
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

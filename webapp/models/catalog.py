@@ -62,6 +62,24 @@ class Item(models.Model):
     image_url = models.URLField(max_length=1000, blank=True)
     url = models.URLField("canonical URL", max_length=1000, blank=True)
     is_active = models.BooleanField(default=True)
+    # Written by ml.services.semantic_ids from a semantic-IDs model, never by hand: the codes
+    # belong to that version, so a retrained quantizer never silently changes their meaning.
+    semantic_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text='Residual-VQ codes, coarse to fine, disambiguation last, e.g. "12-200-3-0".',
+    )
+    semantic_id_version = models.ForeignKey(
+        "ml.ModelVersion",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The semantic-IDs model version that gave the item its semantic_id.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     search_vector = models.GeneratedField(
@@ -77,6 +95,10 @@ class Item(models.Model):
             GinIndex(fields=["search_vector"], name="item_search_gin"),
             models.Index(fields=["is_active", "-created_at"], name="item_active_created"),
             models.Index(fields=["category", "is_active"], name="item_category_active"),
+            # varchar_pattern_ops: prefix lookups (semantic_id__startswith="12-200-") use it.
+            models.Index(
+                fields=["semantic_id"], name="item_semantic_id", opclasses=["varchar_pattern_ops"]
+            ),
         ]
         constraints = [
             models.CheckConstraint(
