@@ -12,7 +12,8 @@ from webapp.models import Visitor
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/recommendations/?placement=home&k=2"
+# An extra parameter keeps the call on the full stack (recommender.fast_path passes it on).
+URL = "/api/recommendations/?placement=home&k=2&utm_source=test"
 
 
 def logged_in_client(user: Any) -> tuple[Client, Visitor]:
