@@ -161,7 +161,7 @@ def results_write(
         f"Machine: {os.cpu_count()} cores shared by server, Postgres and wrk, "
         f"Python {platform.python_version()}  ",
         "gunicorn: " + ", ".join(c.name for c in configs) + " (webapp.gunicorn_conf, "
-        "DEBUG off, OMP/MKL/OpenBLAS 1 thread, LocMem recommendation cache per process)  ",
+        f"DEBUG off, OMP/MKL/OpenBLAS 1 thread, {_cache_in_use()})  ",
         "CPU ms/req: gunicorn + Postgres CPU time per response. Other CPU columns: average "
         "cores busy during the row (busiest process: the gunicorn process that used most; "
         "other: the rest of the machine, i.e. work outside this benchmark). probe ms: a fixed "
@@ -177,3 +177,10 @@ def results_write(
     else:
         text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{block}\n"
     path.write_text(text)
+
+
+def _cache_in_use() -> str:
+    """Which recommendation cache the servers used (REDIS_URL, as in production, or none)."""
+    if os.environ.get("REDIS_URL"):
+        return "recommendation cache in Redis (REDIS_URL) on this machine, shared by workers"
+    return "LocMem recommendation cache per process (no REDIS_URL)"
