@@ -16,7 +16,7 @@ import tarfile
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-ARCHIVE = Path(__file__).resolve().parents[4] / "shared/data/books-toscrape/bookfiles.tar.gz"
+ARCHIVE = Path(__file__).resolve().parent / "books-toscrape" / "bookfiles.tar.gz"
 COLUMNS = [
     "path",
     "title",

@@ -1,4 +1,4 @@
-"""The books.toscrape.com pages (../shared/data/books-toscrape) served on loopback.
+"""The books.toscrape.com pages (tests/scraper/data/books-toscrape) served on loopback.
 
 The archive holds 200 product pages and no listings, so the site adds listing pages
 (20 books each, rel=next pagination), a sitemap and a robots.txt. Each book is served at
@@ -18,7 +18,11 @@ from typing import Final
 from tests.scraper.sites.server import LoopbackSite, Response
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[3]
-BOOKS_ARCHIVE: Final = REPO_ROOT.parent / "shared" / "data" / "books-toscrape" / "bookfiles.tar.gz"
+# A copy of ../shared/data/books-toscrape (scrapy-bench's pages, MIT: see its LICENSE), kept
+# with the tests so a clean clone anywhere has it.
+BOOKS_ARCHIVE: Final = (
+    REPO_ROOT / "tests" / "scraper" / "data" / "books-toscrape" / "bookfiles.tar.gz"
+)
 LISTING_SIZE: Final = 20
 
 BOOKS_SELECTORS: Final[dict[str, str]] = {
