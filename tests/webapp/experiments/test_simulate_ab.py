@@ -15,6 +15,7 @@ from webapp.experiments.models import Experiment, ExperimentStatus, Exposure
 from webapp.experiments.selectors import experiments_cache_clear
 from webapp.experiments.simulation import EXPERIMENT_KEY, visitor_key
 from webapp.models import EventType, Interaction, Visitor
+from webapp.services.movielens import movielens_wheel_download
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -24,8 +25,7 @@ WHEEL = Path(settings.VAR_DIR) / "cache" / "wheels" / "recbole-1.2.1-py3-none-an
 @pytest.fixture(autouse=True)
 def _fixed_visitor_ids(db: Any) -> None:
     """Assignment hashes "visitor:<pk>": fixed pks make each run the same run."""
-    if not WHEEL.is_file():
-        pytest.skip(f"no {WHEEL}; run: python manage.py load_movielens once")
+    movielens_wheel_download(cache_dir=WHEEL.parent)  # as load_movielens does; cached
     cache.clear()
     experiments_cache_clear()
     with connection.cursor() as cursor:
