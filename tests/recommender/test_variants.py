@@ -9,7 +9,7 @@ from recommender.candidates import Section
 from tests.factories import ExposureFactory, experiment_with_variants
 from tests.recommender.conftest import ServingWorld, view
 from tests.recommender.test_api import cookie_client
-from webapp.experiments.models import Experiment, Exposure, Variant
+from webapp.experiments.models import Experiment, Exposure, Variant, variant_config_errors
 from webapp.experiments.selectors import experiment_decide
 from webapp.models import Interaction, Visitor
 
@@ -117,3 +117,27 @@ def test_erasing_a_visitor_erases_their_exposures(world: ServingWorld, keyed_cli
 
     assert response.status_code == 200 and response.json()["exposures"] == 1
     assert not Exposure.objects.exists()
+
+
+def test_a_layout_experiment_renders_each_variant_s_template_and_exposes_it(
+    world: ServingWorld,
+) -> None:
+    experiment = experiment_with_variants(key="layout", placement="home_layout")
+    Variant.objects.filter(experiment=experiment, key="v1").update(
+        config={"template": "shop/home_compact.html"}
+    )
+    visitors = visitors_in(experiment, world)
+
+    pages = {key: cookie_client(v).get("/").content.decode() for key, v in visitors.items()}
+
+    assert 'data-layout="standard"' in pages["control"]
+    assert 'data-layout="compact"' in pages["v1"] and 'data-layout="standard"' not in pages["v1"]
+    assert 'data-section="home_top_picks"' in pages["v1"]  # the sections are all there
+    assert Exposure.objects.filter(experiment=experiment).count() == 2
+
+
+@pytest.mark.parametrize("template", ["shop/nope.html", "../../etc/passwd", 7])
+def test_a_variant_naming_an_unknown_template_is_refused(template: object) -> None:
+    errors = variant_config_errors({"strategy": "model", "template": template})
+
+    assert errors and "Unknown template" in errors[0]

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from ml.models import ModelVersion
 from webapp.experiments.metrics import metric_choices
 from webapp.experiments.models import (
+    LAYOUT_TEMPLATES,
     Experiment,
     ExperimentStatus,
     Exposure,
@@ -70,7 +71,11 @@ class VariantForm(forms.ModelForm[Variant]):
         required=False,
         help_text="Empty: the active model of the placement.",
     )
-    template = forms.CharField(max_length=200, required=False)
+    template = forms.ChoiceField(
+        choices=[("", "The page's own"), *LAYOUT_TEMPLATES.items()],
+        required=False,
+        help_text="Page-layout experiments (placement: home page layout) choose a template.",
+    )
 
     class Meta:
         model = Variant

@@ -14,6 +14,11 @@ from webapp.experiments.metrics import METRICS, metric_choices
 
 # Page-level placements: what they decide (e.g. a template) and the sections whose
 # events their metrics count.
+# Page layouts a "home_layout" variant can choose ("" keeps the page's own template).
+LAYOUT_TEMPLATES: dict[str, str] = {
+    "shop/home.html": "Home: standard (hero, then sections)",
+    "shop/home_compact.html": "Home: compact (sections first, small hero)",
+}
 PAGE_PLACEMENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "home_layout": (
         "Home page layout (template)",
@@ -226,8 +231,10 @@ def variant_config_errors(config: Any) -> list[str]:
         not isinstance(version, int) or not ModelVersion.objects.filter(pk=version).exists()
     ):
         errors.append(f"No model version #{version}.")
-    if not isinstance(config.get("template", ""), str):
-        errors.append("The template must be a template name or empty.")
+    template = config.get("template", "")
+    if not isinstance(template, str) or (template and template not in LAYOUT_TEMPLATES):
+        known = ", ".join(LAYOUT_TEMPLATES)
+        errors.append(f"Unknown template {template!r}: leave it empty or use one of {known}.")
     return errors
 
 

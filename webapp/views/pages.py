@@ -24,6 +24,7 @@ from recommender.selectors import (
     served_cache_seconds,
 )
 from scraper.price_selectors import item_price_comparison
+from webapp.experiments.models import LAYOUT_TEMPLATES
 from webapp.experiments.serving import PageVariants, page_exposures_record, page_variants
 from webapp.models import Category, Item, Visitor
 from webapp.selectors.catalog import (
@@ -40,6 +41,7 @@ from webapp.selectors.visitors import visitor_of_user
 from webapp.services.interactions import interaction_record_view
 from webapp.services.visitors import visitor_give_consent
 
+HOME_LAYOUT = "home_layout"  # the page-level placement of layout experiments
 HOME_PLACEMENTS = tuple(section.value for section in Section if section.startswith("home_"))
 ITEM_PLACEMENTS = tuple(section.value for section in Section if section.startswith("item_"))
 ITEMS_PER_PAGE = 24
@@ -84,11 +86,18 @@ def private(response: HttpResponse) -> HttpResponse:
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     visitor = getattr(request, "visitor", None)
-    variants = page_variants(placements=HOME_PLACEMENTS, visitor=visitor)
+    variants = page_variants(placements=(*HOME_PLACEMENTS, HOME_LAYOUT), visitor=visitor)
     html = _home_shelves_html(visitor, variants)
-    response = private(render(request, "shop/home.html", {"shelves_html": html}))
+    response = private(render(request, _home_template(variants), {"shelves_html": html}))
     page_exposures_record(variants=variants, visitor=visitor)
     return response
+
+
+def _home_template(variants: PageVariants) -> str:
+    """The page layout: a "home_layout" experiment's variant may choose another one."""
+    decision = variants.decisions.get(HOME_LAYOUT)
+    template = decision.config.get("template", "") if decision else ""
+    return template if template in LAYOUT_TEMPLATES else "shop/home.html"
 
 
 def _home_shelves_html(visitor: Visitor | None, variants: PageVariants) -> str:

@@ -12,9 +12,11 @@ SCRAPER_USER_AGENT: str = env.str(
 SCRAPER_CRAWL_TIME_LIMIT: int = env.int("SCRAPER_CRAWL_TIME_LIMIT", default=2 * 60 * 60)
 # Items written per INSERT ... ON CONFLICT batch by the storage pipeline.
 SCRAPER_INGEST_BATCH_SIZE: int = env.int("SCRAPER_INGEST_BATCH_SIZE", default=200)
-# Celery task queued (on commit) with the ids of items a catalog crawl created, e.g. one
-# computing content features; empty: none exists yet.
-SCRAPER_NEW_ITEMS_TASK: str = env.str("SCRAPER_NEW_ITEMS_TASK", default="")
+# Celery task queued (on commit) with the ids of items a catalog crawl created: by default
+# the one giving them semantic IDs from their content; empty: none.
+SCRAPER_NEW_ITEMS_TASK: str = env.str(
+    "SCRAPER_NEW_ITEMS_TASK", default="ml.tasks.items_semantic_ids_assign"
+)
 # Worker processes per crawl that run the CPU-bound product extraction while the crawl's
 # event loop keeps downloading; 0 (default) runs it in the crawl process, which was faster
 # on a 2-CPU machine (bench/results_scrape.md); worth trying on many-core workers.
