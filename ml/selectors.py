@@ -77,6 +77,24 @@ def catalog_item_records(*, include: Collection[str] = ()) -> dict[str, ItemReco
     return records
 
 
+def item_records_by_pk(*, item_ids: Collection[int]) -> dict[int, ItemRecord]:
+    """Content of the given catalog items (active or not), by primary key, as
+    `catalog_item_records` builds it."""
+    paths = _category_paths()
+    rows = Item.objects.filter(pk__in=list(item_ids)).values_list(
+        "pk", "title", "description", "category_id", "attributes"
+    )
+    return {
+        pk: ItemRecord(
+            title=title,
+            categories=paths.get(category_id, ()) if category_id is not None else (),
+            description=description,
+            attributes=_attribute_strings(attributes),
+        )
+        for pk, title, description, category_id, attributes in rows
+    }
+
+
 def _category_paths() -> dict[int, tuple[str, ...]]:
     """Every category's names from the root down, read in one query (the tree is small)."""
     nodes = {

@@ -5,6 +5,7 @@ import logging
 from celery import Task, shared_task
 from django.conf import settings
 
+from ml.services.semantic_ids import item_semantic_ids_assign
 from ml.services.training import training_run_execute
 from ml.services.training_runs import TrainingError, training_run_create
 
@@ -35,3 +36,14 @@ def train_models(self: Task, run_id: int | None = None) -> str:
         logger.warning("training run %s refused: %s", run_id, error)
         return "failed"
     return "skipped" if run is None else run.status
+
+
+@shared_task(name="ml.tasks.items_semantic_ids_assign", acks_late=True)
+def items_semantic_ids_assign(item_ids: list[int]) -> int:
+    """Code items a catalog crawl created with the newest semantic-IDs model; return how
+    many got a semantic ID (0 when no such model exists).
+
+    Queued on commit by the crawl's ingest (SCRAPER_NEW_ITEMS_TASK) and routed to the
+    "train" queue, whose workers have torch; repeating it changes nothing.
+    """
+    return item_semantic_ids_assign(item_ids=item_ids)

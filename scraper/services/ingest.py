@@ -88,7 +88,8 @@ def catalog_products_ingest(*, source_id: int, products: Sequence[ScrapedProduct
     )
     created = [row.pk for row in saved if row.external_id not in existing]
     if created:
-        transaction.on_commit(lambda: _new_items_queue(created))
+        # robust: a broker outage is logged, never an error of the already-committed batch
+        transaction.on_commit(lambda: _new_items_queue(created), robust=True)
     return IngestResult(created=created, updated=len(saved) - len(created))
 
 
@@ -119,7 +120,7 @@ def _item(external_id: str, product: ScrapedProduct, now: datetime) -> Item:
 def _new_items_queue(item_ids: list[int]) -> None:
     task_name = settings.SCRAPER_NEW_ITEMS_TASK
     if not task_name:
-        return  # no content-features task exists yet; the next training reads new items
+        return  # switched off: the next training reads the new items
     current_app.send_task(task_name, kwargs={"item_ids": item_ids})
 
 
