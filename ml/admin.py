@@ -18,7 +18,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from ml.charts import LineChart, PointInput, SeriesInput, line_chart
-from ml.models import ModelRole, ModelVersion, ModelVersionStatus, TrainingRun
+from ml.models import Audience, ModelRole, ModelVersion, ModelVersionStatus, TrainingRun
 from ml.selectors import model_versions_history, training_run_in_progress
 from ml.services.registry import RegistryError, model_version_promote, model_version_retire
 from ml.services.training_runs import TrainingError, training_run_queue
@@ -313,3 +313,19 @@ class TrainingRunAdmin(admin.ModelAdmin[TrainingRun]):
                 "error": run.error,
             }
         )
+
+
+@admin.register(Audience)
+class AudienceAdmin(admin.ModelAdmin[Audience]):
+    """Learned audiences, for segments to target (Segments: condition "learned audience")."""
+
+    list_display = ["code", "version", "size", "description", "created_at"]
+    list_filter = ["version"]
+    search_fields = ["code"]
+    readonly_fields = ["code", "version", "size", "top_categories", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Audience | None = None) -> bool:
+        return False

@@ -138,3 +138,30 @@ class ModelVersion(models.Model):
         """One stored metric, e.g. `metric("valid")` for validation NDCG@10."""
         value = self.metrics.get(part, {}).get(name)
         return None if value is None else float(value)
+
+
+class Audience(models.Model):
+    """A learned audience: a cluster of visitors' embeddings, as a model version made it.
+
+    Visitors carry the code (webapp.segments' profile); a segment targets a code, and a
+    code names its version (``v<version>-<n>``), so retraining never moves anyone into it.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="audiences")
+    code = models.CharField(max_length=64, unique=True)
+    size = models.PositiveIntegerField(help_text="Visitors in it when it was learned.")
+    top_categories = models.JSONField(
+        default=list, blank=True, help_text="[[category, share of its events], ...], top 5."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version_id", "code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def description(self) -> str:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in self.top_categories)
+        return f"{self.size} visitors; {shares or 'no categories'}"

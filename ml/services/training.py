@@ -34,6 +34,7 @@ from ml.evaluation.protocol import SELECTION_METRIC, TuningResult, tune_and_eval
 from ml.models import ModelRole, ModelVersion, TrainingRun
 from ml.selectors import interaction_data_from_database, model_version_active
 from ml.services.artifacts import artifact_delete, artifact_write
+from ml.services.audiences import audiences_learn, audiences_store
 from ml.services.registry import RegistryError, model_version_create, model_version_promote
 from ml.services.semantic_ids import item_semantic_ids_store
 from ml.services.training_runs import (
@@ -127,7 +128,23 @@ def training_run_execute(*, run_id: int, celery_task_id: str = "") -> TrainingRu
         log = [outcome.log_entry() | {"decision": "not recorded"} for outcome in outcomes]
         training_run_fail(run=run, error=f"{type(error).__name__}: {error}", log=log)
         raise
+    _audiences_after(outcomes)
     return run
+
+
+def _audiences_after(outcomes: list[RoleOutcome]) -> None:
+    """A newly promoted home model comes with the visitors' audiences (failures only logged)."""
+    home = next(
+        (o for o in outcomes if o.role == ModelRole.HOME and o.promote and o.version_id), None
+    )
+    if home is None or home.version_id is None:
+        return
+    try:
+        version = ModelVersion.objects.get(pk=home.version_id)
+        learned = audiences_learn(data=_load_data(), version=version)
+        audiences_store(learned=learned, version=version)
+    except Exception:
+        logger.exception("training: the audiences of version %s were not learned", home.version_id)
 
 
 def _train_roles(run: TrainingRun, outcomes: list[RoleOutcome]) -> None:
