@@ -20,6 +20,7 @@ AUDIENCES = 8  # at most this many clusters per learned version (k by silhouette
 SILHOUETTE_SAMPLE = 5_000
 EMBEDDING_DIM = 32
 TOP_CATEGORIES = 5
+UBIQUITOUS = 0.95  # share of the catalog's items above which a category is left out
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,14 @@ def _top_categories(
     if data.item_content is None:
         return []
     counts = np.asarray(matrix[members].sum(axis=0)).ravel()  # type: ignore[index]
+    # A category (nearly) every item has, like a root "Movies", tells audiences nothing.
+    carried = Counter(c for record in data.item_content for c in set(record.categories))
+    common = {c for c, n in carried.items() if n >= UBIQUITOUS * len(data.item_content)}
     by_category: Counter[str] = Counter()
     for item, count in enumerate(counts):
         for category in data.item_content[item].categories:
-            by_category[category] += int(count)
+            if category not in common:
+                by_category[category] += int(count)
     total = sum(by_category.values()) or 1
     return [[name, round(n / total, 3)] for name, n in by_category.most_common(TOP_CATEGORIES)]
 

@@ -20,8 +20,9 @@ def test_a_promoted_home_model_learns_one_audience_per_taste_cluster(
 ) -> None:
     settings.ML_ARTIFACT_DIR = tmp_path / "models"
     create_clustered_interactions()  # 4 clusters of 12 visitors, 8 items each
+    root = CategoryFactory.create(name="Everything")  # every item's: describes nobody
     for cluster in range(4):
-        genre = CategoryFactory.create(name=f"Genre {cluster}")
+        genre = CategoryFactory.create(name=f"Genre {cluster}", parent=root)
         Item.objects.filter(external_id__startswith=f"sku-{cluster}-").update(category=genre)
 
     run = run_plan(EASE_PLAN)
@@ -44,6 +45,7 @@ def test_a_promoted_home_model_learns_one_audience_per_taste_cluster(
     assert sum(a.size for a in audiences) == 48
     assert all(a.top_categories[0][1] == 1.0 for a in audiences if a.size)
     assert {a.top_categories[0][0] for a in audiences if a.size} == {f"Genre {c}" for c in range(4)}
+    assert not any(name == "Everything" for a in audiences for name, _ in a.top_categories)
 
 
 def test_the_admin_lists_audiences_with_their_description(
