@@ -113,7 +113,7 @@ def training_run_execute(*, run_id: int, celery_task_id: str = "") -> TrainingRu
         return None
     outcomes: list[RoleOutcome] = []
     try:
-        _train_roles(run, outcomes)
+        data = _train_roles(run, outcomes)
         training_run_progress(run=run, progress=DONE_PROGRESS, stage="recording the results")
         with transaction.atomic():
             _record(run, outcomes)
@@ -128,11 +128,11 @@ def training_run_execute(*, run_id: int, celery_task_id: str = "") -> TrainingRu
         log = [outcome.log_entry() | {"decision": "not recorded"} for outcome in outcomes]
         training_run_fail(run=run, error=f"{type(error).__name__}: {error}", log=log)
         raise
-    _audiences_after(outcomes)
+    _audiences_after(outcomes, data)
     return run
 
 
-def _audiences_after(outcomes: list[RoleOutcome]) -> None:
+def _audiences_after(outcomes: list[RoleOutcome], data: InteractionData) -> None:
     """A newly promoted home model comes with the visitors' audiences (failures only logged)."""
     home = next(
         (o for o in outcomes if o.role == ModelRole.HOME and o.promote and o.version_id), None
@@ -141,14 +141,15 @@ def _audiences_after(outcomes: list[RoleOutcome]) -> None:
         return
     try:
         version = ModelVersion.objects.get(pk=home.version_id)
-        learned = audiences_learn(data=_load_data(), version=version)
+        learned = audiences_learn(data=data, version=version)  # the data trained on
         audiences_store(learned=learned, version=version)
     except Exception:
         logger.exception("training: the audiences of version %s were not learned", home.version_id)
 
 
-def _train_roles(run: TrainingRun, outcomes: list[RoleOutcome]) -> None:
-    """Train every role of the plan, appending each outcome as soon as it is saved."""
+def _train_roles(run: TrainingRun, outcomes: list[RoleOutcome]) -> InteractionData:
+    """Train every role of the plan, appending each outcome as soon as it is saved; the
+    dataset it read."""
     training_run_progress(run=run, progress=1, stage="loading interactions")
     data = _load_data()
     split = _split(data)
@@ -158,6 +159,7 @@ def _train_roles(run: TrainingRun, outcomes: list[RoleOutcome]) -> None:
     progress = _Progress(run, sum(len(models) + 2 for models in plan.values()))
     for role, models in plan.items():
         outcomes.append(_train_role(run, role, models, data, split, progress))
+    return data
 
 
 def _load_data() -> InteractionData:
