@@ -15,8 +15,13 @@ the best is the one with the lowest warm p99 at 8 clients) and each client count
 gunicorn is restarted (empty per-process recommendation cache, models already warm),
 then wrk (one thread, keep-alive where the server allows) sends:
 
-* cold: one pass over the request file (every user once): the cache-miss path (after
-  a second of invalid calls that make each worker import its URLconf, see `primed`);
+* cold: one pass over the request file (every user once) after the shared cache was
+  emptied: the cache-miss path (after a second of invalid calls that make each worker
+  import its URLconf, see `primed`);
+* precomputed (with REDIS_URL): the cache emptied again, then every visitor's home
+  answer precomputed as the worker does after each training
+  (`manage.py precompute_recommendations`), then one pass: a visitor's first request
+  after a retraining;
 * warm: `--warm-passes` more passes over the same requests.
 
 These are closed loops (each client sends its next request as soon as the answer
@@ -32,6 +37,7 @@ the markers in the results file. Wrap final runs in `flock /tmp/bench.lock`.
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -106,6 +112,21 @@ class Setup:
     def _postgres(self) -> list[int]:
         return postgres_backends(self.database)
 
+    def flush(self) -> None:
+        """Empty the shared recommendations cache (Redis): the next pass misses."""
+        if self.env.get("REDIS_URL"):
+            _manage_env(self.env, "shell", "-c", FLUSH_CODE)
+
+    def precompute(self) -> bool:
+        """Precompute every visitor's home answer as the worker does after training
+        (only with a shared cache: gunicorn's per-process caches cannot be filled)."""
+        if not self.env.get("REDIS_URL"):
+            return False
+        started = time.monotonic()
+        _manage_env(self.env, "precompute_recommendations", "--k", "10")
+        log(f"precomputed in {time.monotonic() - started:.1f} s")
+        return True
+
     def server(self, config: ServerConfig) -> Gunicorn:
         return Gunicorn(config, self.env, WORK_DIR / "gunicorn.log")
 
@@ -116,6 +137,18 @@ class Setup:
         path, _ = write_requests("prime", [PRIME_REQUEST])
         wrk_run(url=server.url, request_file=path, connections=8, quota=0, seconds=1, meter=meter)
         return meter
+
+
+FLUSH_CODE = "from django.core.cache import caches; caches['recommendations'].clear()"
+
+
+def _manage_env(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", *args, "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
 
 
 def write_requests(name: str, lines: list[str]) -> tuple[Path, int]:
@@ -131,6 +164,7 @@ def api_rows(
     requests: Path,
     clients_list: tuple[int, ...],
     think_ms: float = 0.0,
+    precomputed: bool = True,
 ) -> list[ApiRow]:
     """Cold then warm rows at each client count, gunicorn restarted for each count."""
     passes = len(requests.read_text().splitlines())
@@ -138,7 +172,15 @@ def api_rows(
     for clients in clients_list:
         with setup.server(config) as server:
             meter = setup.primed(server)
-            for phase, quota in (("cold", passes), ("warm", passes * setup.warm_passes)):
+            for phase, quota in (
+                ("cold", passes),
+                ("precomputed", passes),
+                ("warm", passes * setup.warm_passes),
+            ):
+                if phase in ("cold", "precomputed"):
+                    setup.flush()
+                if phase == "precomputed" and not (precomputed and setup.precompute()):
+                    continue
                 result = wrk_run(
                     url=server.url,
                     request_file=requests,
@@ -255,9 +297,11 @@ def main() -> int:
     best = best_config(rows)
     if args.think_ms:
         paced = (TARGET_CLIENTS,)
-        rows += api_rows(setup, PACED_CONFIG, "home", files["api_home"], paced, args.think_ms)
+        rows += api_rows(
+            setup, PACED_CONFIG, "home", files["api_home"], paced, args.think_ms, False
+        )
     if "api_item" in files:
-        rows += api_rows(setup, best, "item", files["api_item"], setup.clients)
+        rows += api_rows(setup, best, "item", files["api_item"], setup.clients, 0.0, False)
     pages = {page: files[page] for page in (HOME_PAGE, *REFERENCE_PAGES)}
     page_results = [] if args.no_pages else page_rows(setup, best, pages)
     lines = [

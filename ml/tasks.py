@@ -2,9 +2,10 @@
 
 import logging
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from django.conf import settings
 
+from ml.models import TrainingRunStatus
 from ml.services.semantic_ids import item_semantic_ids_assign
 from ml.services.training import training_run_execute
 from ml.services.training_runs import TrainingError, training_run_create
@@ -35,7 +36,13 @@ def train_models(self: Task, run_id: int | None = None) -> str:
     except TrainingError as error:
         logger.warning("training run %s refused: %s", run_id, error)
         return "failed"
-    return "skipped" if run is None else run.status
+    if run is None:
+        return "skipped"
+    if run.status == TrainingRunStatus.SUCCEEDED and settings.ML_AFTER_TRAINING_TASK:
+        # Serving precomputes answers with the versions now active (by name: the
+        # recommender is not imported here).
+        current_app.send_task(settings.ML_AFTER_TRAINING_TASK)
+    return run.status
 
 
 @shared_task(name="ml.tasks.items_semantic_ids_assign", acks_late=True)

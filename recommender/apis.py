@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -18,6 +18,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from recommender.answers import answer_body, answer_key, answer_render
 from recommender.candidates import Placement, Section
 from recommender.context import history_from_context
 from recommender.selectors import (
@@ -27,7 +28,6 @@ from recommender.selectors import (
     served_cache_identity,
     served_cache_seconds,
 )
-from recommender.shelves import Shelf, ShelfItem
 from recommender.strategies import Strategies
 from webapp.apis.auth import request_has_api_key, request_sends_api_key
 from webapp.experiments.serving import page_exposures_record, page_variants
@@ -163,33 +163,34 @@ class RecommendationsApi(APIView):
         strategies = variants.strategies
         # The rendered answer is cached under the same identity as the shelves (plus what
         # the JSON itself depends on), so a repeat costs one cache read, not a rendering.
-        key = (
-            None if context is not None else self._payload_key(request, params, visitor, strategies)
-        )
-        body = caches["recommendations"].get(key) if key else None
-        hit = body is not None
-        if body is None:
+        key = None if context is not None else self._payload_key(params, visitor, strategies)
+        parts = caches["recommendations"].get(key) if key else None
+        hit = parts is not None
+        if parts is None:
             served = self._served(params, visitor, context, strategies)
             shelf = served.shelves[0] if served.shelves else None
-            body = JSONRenderer().render(self._payload(request, params["placement"], shelf))
+            parts = answer_render(placement=params["placement"], shelf=shelf)
             if key:
-                caches["recommendations"].set(key, body, served_cache_seconds(served))
-        response = HttpResponse(body, content_type="application/json")
+                caches["recommendations"].set(key, parts, served_cache_seconds(served))
+        origin = f"{request.scheme}://{request.get_host()}"  # the items' absolute URLs
+        response = HttpResponse(answer_body(parts, origin), content_type="application/json")
         response["X-Recommendations-Cache"] = "hit" if hit else "miss"
         page_exposures_record(variants=variants, visitor=visitor)  # the answer is what is shown
         return response
 
     def _payload_key(
         self,
-        request: Request,
         params: dict[str, Any],
         visitor: Visitor | None,
         strategies: Strategies,
     ) -> str:
-        where = f"{params['placement']}:{params.get('item', '')}:{params.get('category', '')}"
-        origin = f"{request.scheme}://{request.get_host()}"  # the items' absolute URLs
-        identity = served_cache_identity(visitor, strategies)
-        return f"recs:api:v1:{where}:{identity}:{params['k']}:{origin}"
+        return answer_key(
+            placement=params["placement"],
+            item=params.get("item") or "",
+            category=params.get("category") or "",
+            identity=served_cache_identity(visitor, strategies),
+            k=params["k"],
+        )
 
     def _visitor(self, request: Request, key: Any) -> Visitor | None:
         if key is None:
@@ -231,40 +232,6 @@ class RecommendationsApi(APIView):
         if found is None:
             raise NotFound(f"No active item with id {external_id!r}.")
         return found
-
-    def _payload(self, request: Request, placement: str, shelf: Shelf | None) -> dict[str, Any]:
-        if shelf is None:
-            return {
-                "placement": placement,
-                "section": "",
-                "title": "",
-                "fallback": "empty",
-                "variant": "",
-                "items": [],
-            }
-        return {
-            "placement": placement,
-            "section": shelf.section,
-            "title": shelf.title,
-            "fallback": shelf.fallback,
-            "variant": shelf.variant,
-            "items": [self._item(request, shelf.section, shown) for shown in shelf.items],
-        }
-
-    def _item(self, request: Request, section: str, shown: ShelfItem) -> dict[str, Any]:
-        card = shown.card
-        return {
-            "id": card.external_id,
-            "title": card.title,
-            "url": request.build_absolute_uri(reverse("item", args=[card.external_id])),
-            "image_url": card.image_url,
-            "price": card.list_price,
-            "currency": card.currency,
-            "score": round(shown.score, 6),
-            "rank": shown.rank,
-            "reason": shown.reason,
-            "source": {"model": shown.source, "version": shown.model_version},
-        }
 
     def finalize_response(  # type: ignore[override]  # DRF takes any HttpResponse here
         self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any

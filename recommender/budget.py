@@ -11,6 +11,10 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+# Attribute on the connection: how many session-level timeout scopes are open on it.
+SCOPE_DEPTH = "_serving_statement_timeout_depth"
+SCOPE_MS = "_serving_statement_timeout_ms"
+
 
 class Budget:
     """A deadline in milliseconds from construction."""
@@ -33,11 +37,59 @@ class Budget:
 
 @contextmanager
 def statement_timeout(milliseconds: float) -> Iterator[None]:
-    """Run the enclosed queries in a transaction whose statements time out."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL statement_timeout = %s", [max(1, int(milliseconds))])
+    """Run the enclosed queries under a Postgres statement_timeout.
+
+    Outside a transaction (a web request) the timeout is set on the session and reset on
+    the way out: two statements, no transaction, and a timed-out query leaves the
+    connection usable. Scopes nest: an inner one inside an outer session-level scope
+    adds nothing (the outer timeout already applies), so a miss of the serving path
+    pays for one scope, not one per query. Inside a transaction (tests, ATOMIC_REQUESTS)
+    each scope is a savepoint with SET LOCAL, so a timeout rolls back only its own reads.
+    """
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout = %s", [max(1, int(milliseconds))])
+            yield
+            # Inside an outer transaction (a savepoint) SET LOCAL would outlive this block.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL statement_timeout = DEFAULT")
+        return
+    depth = getattr(connection, SCOPE_DEPTH, 0)
+    if depth:
+        setattr(connection, SCOPE_DEPTH, depth + 1)
+        try:
+            yield
+        finally:
+            setattr(connection, SCOPE_DEPTH, depth)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = %s", [max(1, int(milliseconds))])
+    setattr(connection, SCOPE_DEPTH, 1)
+    setattr(connection, SCOPE_MS, max(1, int(milliseconds)))
+    try:
         yield
-        # Inside an outer transaction (a savepoint) SET LOCAL would outlive this block.
+    finally:
+        setattr(connection, SCOPE_DEPTH, 0)
+        if connection.connection is not None and not connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute("SET statement_timeout = DEFAULT")
+
+
+@contextmanager
+def statement_timeout_lifted() -> Iterator[None]:
+    """Run the enclosed queries without the serving timeout of an enclosing scope.
+
+    For the shared lists (trending, popular) that a request computes when no process has
+    them yet: a heavy aggregate over the whole log must not fail for the serving budget.
+    """
+    if connection.in_atomic_block or not getattr(connection, SCOPE_DEPTH, 0):
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = DEFAULT")
+    try:
+        yield
+    finally:
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL statement_timeout = DEFAULT")
+            cursor.execute("SET statement_timeout = %s", [getattr(connection, SCOPE_MS, 1)])

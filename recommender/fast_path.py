@@ -23,8 +23,9 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.crypto import constant_time_compare
 
-from recommender.active_models import ACTIVE_MODELS
+from recommender.answers import answer_body, answer_key
 from recommender.candidates import Placement
+from recommender.selectors import serving_identity
 from webapp.experiments.selectors import experiments_running_cached
 from webapp.middleware import MODEL_BACKEND, visitor_key_from_token
 
@@ -71,10 +72,14 @@ class RecommendationCacheMiddleware:
 def cached_answer(request: HttpRequest) -> HttpResponse:
     """The cached JSON answer for this call, exactly as the API view cached it."""
     key = answer_cache_key(request)
-    body = caches["recommendations"].get(key)
-    if body is None:
+    parts = caches["recommendations"].get(key)
+    if parts is None:
         raise SlowPath("miss")
-    response = HttpResponse(body, content_type="application/json")
+    try:
+        origin = f"{request.scheme}://{request.get_host()}"
+    except DisallowedHost as error:
+        raise SlowPath("host") from error
+    response = HttpResponse(answer_body(parts, origin), content_type="application/json")
     response["X-Recommendations-Cache"] = "hit"
     return answer_headers(request, response)
 
@@ -89,13 +94,13 @@ def answer_cache_key(request: HttpRequest) -> str:
         raise SlowPath("invalid: the API answers with its 400")
     if experiments_running_cached():
         raise SlowPath("experiments decide variants and log exposures")
-    try:
-        origin = f"{request.scheme}://{request.get_host()}"
-    except DisallowedHost as error:
-        raise SlowPath("host") from error
-    where = f"{placement}:{params.get('item', '')}:{params.get('category', '')}"
-    identity = f"{visitor_state(request)}:{ACTIVE_MODELS.signature()}:"
-    return f"recs:api:v1:{where}:{identity}:{int(k)}:{origin}"
+    return answer_key(
+        placement=placement,
+        item=params.get("item", ""),
+        category=params.get("category", ""),
+        identity=serving_identity(visitor_state(request), ""),
+        k=int(k),
+    )
 
 
 def visitor_state(request: HttpRequest) -> str:

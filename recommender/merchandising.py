@@ -22,6 +22,7 @@ process's copy at once): with no live rule for a section, applying costs no quer
 some, one query for the facts of the items involved (two when the rules are reloaded).
 """
 
+import hashlib
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -66,10 +67,7 @@ class RuleSpec:
 
     def is_live(self, *, section: str, now: datetime) -> bool:
         """Applies to `section` and `now` is inside its schedule."""
-        if self.placement not in (EVERY_SECTION, section):
-            return False
-        started = self.starts_at is None or self.starts_at <= now
-        return started and (self.ends_at is None or now < self.ends_at)
+        return self.placement in (EVERY_SECTION, section) and _scheduled(self, now)
 
     @property
     def needs_facts(self) -> bool:
@@ -212,6 +210,7 @@ def _pinned(item_id: int, candidate: Candidate | None) -> Candidate:
 # --- loading from the database -------------------------------------------------------
 
 _RULES_CACHE: dict[str, tuple[float, tuple[RuleSpec, ...]]] = {}
+_TOKENS: dict[tuple[RuleSpec, ...], str] = {}
 
 
 def merchandising_apply(
@@ -233,6 +232,47 @@ def merchandising_rules_cached() -> tuple[RuleSpec, ...]:
         cached = (time.monotonic(), merchandising_rules_load())
         _RULES_CACHE["rules"] = cached
     return cached[1]
+
+
+def merchandising_token(now: datetime | None = None) -> str:
+    """A short digest of the rules live now (any section): part of served answers' keys.
+
+    Editing, adding or ending a rule changes it, so long-lived cached answers (the
+    precomputed ones) never outlive the rules they were ranked under. The same in every
+    process (no Python hash), and computed without a query.
+    """
+    now = now or timezone.now()
+    live = tuple(rule for rule in merchandising_rules_cached() if _scheduled(rule, now))
+    if not live:
+        return "-"
+    token = _TOKENS.get(live)
+    if token is None:
+        canonical = repr([_canonical(rule) for rule in sorted(live, key=lambda r: r.pk)])
+        token = hashlib.blake2b(canonical.encode(), digest_size=6).hexdigest()
+        if len(_TOKENS) > 64:
+            _TOKENS.clear()
+        _TOKENS[live] = token
+    return token
+
+
+def _scheduled(rule: RuleSpec, now: datetime) -> bool:
+    started = rule.starts_at is None or rule.starts_at <= now
+    return started and (rule.ends_at is None or now < rule.ends_at)
+
+
+def _canonical(rule: RuleSpec) -> tuple[Any, ...]:
+    return (
+        rule.pk,
+        rule.action,
+        rule.placement,
+        rule.priority,
+        rule.item_id,
+        sorted(rule.category_ids) if rule.category_ids is not None else None,
+        rule.attribute,
+        rule.price_relation,
+        rule.position,
+        rule.strength,
+    )
 
 
 def merchandising_rules_cache_clear() -> None:

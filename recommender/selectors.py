@@ -22,6 +22,7 @@ from recommender.active_models import ACTIVE_MODELS, ModelBroken, ModelUnavailab
 from recommender.budget import Budget, statement_timeout
 from recommender.candidates import Candidate, Section
 from recommender.history import EMPTY_HISTORY, VisitorHistory, visitor_generation, visitor_history
+from recommender.merchandising import merchandising_token
 from recommender.services import serving_failure_record
 from recommender.shelves import PageState, Shelf, item_cards, shelf_build
 from recommender.sources import (
@@ -280,11 +281,17 @@ def served_cache_identity(visitor: Visitor | None, strategies: Strategies | None
 
     A visitor without events shares the anonymous entry of their variants; any event
     moves them onto their own (the generation is part of the key), and so does a newly
-    promoted model version.
+    promoted model version or a change of the live merchandising rules.
     """
     generation = _generation(visitor)
     owner = "anon" if visitor is None or generation == "0" else str(visitor.pk)
-    return f"{owner}:{generation}:{ACTIVE_MODELS.signature()}:{strategies_token(strategies)}"
+    return serving_identity(f"{owner}:{generation}", strategies_token(strategies))
+
+
+def serving_identity(visitor_state: str, variants_token: str) -> str:
+    """`served_cache_identity` from its parts ("<owner>:<generation>", the variants'
+    token): the active model versions and the live merchandising rules complete it."""
+    return f"{visitor_state}:{ACTIVE_MODELS.signature()}:{variants_token}:{merchandising_token()}"
 
 
 def served_cache_seconds(served: Served) -> int:
@@ -306,11 +313,15 @@ def _cached(
     shelves = cache.get(key)
     if shelves is not None:
         return Served(shelves, True)
-    history = (
-        EMPTY_HISTORY if identity.startswith("anon:") else _history(visitor, _generation(visitor))
-    )
-    plans, on_page = make_plans(history)
-    served = Served(_with_variants(_serve(plans, history, k, on_page), strategies), False)
+    # One statement_timeout scope for the miss's reads (history, sources, cards).
+    with statement_timeout(settings.RECOMMENDER_STATEMENT_TIMEOUT_MS):
+        history = (
+            EMPTY_HISTORY
+            if identity.startswith("anon:")
+            else _history(visitor, _generation(visitor))
+        )
+        plans, on_page = make_plans(history)
+        served = Served(_with_variants(_serve(plans, history, k, on_page), strategies), False)
     cache.set(key, served.shelves, served_cache_seconds(served))
     return served
 

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from recommender.answers import answers_precompute, precompute_reaches_serving
 from recommender.trending import trending_refresh
 
 
@@ -9,3 +10,12 @@ from recommender.trending import trending_refresh
 def refresh_trending() -> int:
     """Recompute the trending list in the shared cache; return how many items it holds."""
     return trending_refresh()
+
+
+@shared_task(name="recommender.tasks.precompute_recommendations", time_limit=3 * 60 * 60)
+def precompute_recommendations() -> int:
+    """Fill the home answers of recently active visitors (queued after each training);
+    return how many answers were cached."""
+    if not precompute_reaches_serving():
+        return 0  # per-process caches: the web processes compute on their first request
+    return answers_precompute().answers

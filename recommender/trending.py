@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Max
 
+from recommender.budget import statement_timeout_lifted
 from recommender.candidates import Candidate
 from webapp.models import Interaction, Item
 
@@ -107,7 +108,8 @@ class _Memo:
         if self._value is None or time.monotonic() - self._at > PROCESS_CACHE_SECONDS:
             with self._lock:
                 if self._value is None or time.monotonic() - self._at > PROCESS_CACHE_SECONDS:
-                    self._value = self._compute()
+                    with statement_timeout_lifted():
+                        self._value = self._compute()
                     self._at = time.monotonic()
         return self._value
 

@@ -409,6 +409,21 @@ def test_the_task_without_a_run_id_creates_and_runs_one(settings: Any) -> None:
     assert run.trigger == "nightly schedule" and run.plan == EASE_PLAN
 
 
+def test_a_successful_training_queues_the_serving_precompute(
+    settings: Any, monkeypatch: Any
+) -> None:
+    settings.ML_TRAINING_PLAN = EASE_PLAN
+    settings.ML_AFTER_TRAINING_TASK = "recommender.tasks.precompute_recommendations"
+    sent: list[str] = []
+    monkeypatch.setattr(app, "send_task", lambda name, *args, **kwargs: sent.append(name))
+    create_clustered_interactions()
+
+    assert train_models.apply().get() == TrainingRunStatus.SUCCEEDED
+    assert train_models.apply(args=(10**9,)).get() == "skipped"
+
+    assert sent == ["recommender.tasks.precompute_recommendations"]
+
+
 def test_setup_schedules_adds_the_nightly_training() -> None:
     call_command("setup_schedules")
 

@@ -44,3 +44,8 @@ ML_TRAINING_SEED: int = env.int("ML_TRAINING_SEED", default=2020)
 ML_TRAINING_MIN_VALID_USERS: int = env.int("ML_TRAINING_MIN_VALID_USERS", default=20)
 ML_TRAINING_SOFT_TIME_LIMIT: int = env.int("ML_TRAINING_SOFT_TIME_LIMIT", default=3 * 60 * 60)
 ML_TRAINING_TIME_LIMIT: int = ML_TRAINING_SOFT_TIME_LIMIT + 5 * 60
+# Queued (by name) after every successful training: serving precomputes the answers of
+# recently active visitors with the versions now active. Empty: nothing is queued.
+ML_AFTER_TRAINING_TASK: str = env.str(
+    "ML_AFTER_TRAINING_TASK", default="recommender.tasks.precompute_recommendations"
+)

@@ -32,3 +32,8 @@ RECOMMENDER_PRICE_RELATIONS: str | None = (
     env.str("RECOMMENDER_PRICE_RELATIONS", default="scraper.price_selectors.item_price_relations")
     or None
 )
+# After each training the home answers of this many recently active visitors are
+# rendered into the cache ("precomputed top-N"), living this long (new events, a
+# promotion or a merchandising change make them unreachable at once).
+RECOMMENDER_PRECOMPUTE_VISITORS: int = env.int("RECOMMENDER_PRECOMPUTE_VISITORS", default=100_000)
+RECOMMENDER_PRECOMPUTE_SECONDS: int = env.int("RECOMMENDER_PRECOMPUTE_SECONDS", default=26 * 3600)
