@@ -11,9 +11,9 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-# Attribute on the connection: how many session-level timeout scopes are open on it.
-SCOPE_DEPTH = "_serving_statement_timeout_depth"
-SCOPE_MS = "_serving_statement_timeout_ms"
+# Attribute of the connection: the open timeout scopes, innermost last, as
+# (milliseconds, set with SET LOCAL inside a transaction).
+SCOPES = "_serving_statement_timeout_scopes"
 
 
 class Budget:
@@ -46,31 +46,35 @@ def statement_timeout(milliseconds: float) -> Iterator[None]:
     pays for one scope, not one per query. Inside a transaction (tests, ATOMIC_REQUESTS)
     each scope is a savepoint with SET LOCAL, so a timeout rolls back only its own reads.
     """
+    ms = max(1, int(milliseconds))
+    scopes = _scopes()
     if connection.in_atomic_block:
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL statement_timeout = %s", [max(1, int(milliseconds))])
-            yield
+                cursor.execute("SET LOCAL statement_timeout = %s", [ms])
+            scopes.append((ms, True))
+            try:
+                yield
+            finally:
+                scopes.pop()
             # Inside an outer transaction (a savepoint) SET LOCAL would outlive this block.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL statement_timeout = DEFAULT")
         return
-    depth = getattr(connection, SCOPE_DEPTH, 0)
-    if depth:
-        setattr(connection, SCOPE_DEPTH, depth + 1)
+    if scopes:  # an enclosing session-level scope already applies
+        scopes.append(scopes[-1])
         try:
             yield
         finally:
-            setattr(connection, SCOPE_DEPTH, depth)
+            scopes.pop()
         return
     with connection.cursor() as cursor:
-        cursor.execute("SET statement_timeout = %s", [max(1, int(milliseconds))])
-    setattr(connection, SCOPE_DEPTH, 1)
-    setattr(connection, SCOPE_MS, max(1, int(milliseconds)))
+        cursor.execute("SET statement_timeout = %s", [ms])
+    scopes.append((ms, False))
     try:
         yield
     finally:
-        setattr(connection, SCOPE_DEPTH, 0)
+        scopes.pop()
         if connection.connection is not None and not connection.in_atomic_block:
             with connection.cursor() as cursor:
                 cursor.execute("SET statement_timeout = DEFAULT")
@@ -83,13 +87,25 @@ def statement_timeout_lifted() -> Iterator[None]:
     For the shared lists (trending, popular) that a request computes when no process has
     them yet: a heavy aggregate over the whole log must not fail for the serving budget.
     """
-    if connection.in_atomic_block or not getattr(connection, SCOPE_DEPTH, 0):
+    scopes = _scopes()
+    if not scopes:
         yield
         return
+    ms, local = scopes[-1]
+    scope = "LOCAL " if local else ""
     with connection.cursor() as cursor:
-        cursor.execute("SET statement_timeout = DEFAULT")
+        cursor.execute(f"SET {scope}statement_timeout = DEFAULT")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SET statement_timeout = %s", [getattr(connection, SCOPE_MS, 1)])
+            cursor.execute(f"SET {scope}statement_timeout = %s", [ms])
+
+
+def _scopes() -> list[tuple[int, bool]]:
+    """The open scopes of this thread's connection (the proxy forwards attributes)."""
+    scopes: list[tuple[int, bool]] | None = getattr(connection, SCOPES, None)
+    if scopes is None:
+        scopes = []
+        setattr(connection, SCOPES, scopes)
+    return scopes

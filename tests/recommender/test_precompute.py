@@ -127,3 +127,23 @@ def test_outside_a_transaction_the_timeout_is_one_session_setting_for_nested_sco
     assert (inner, lifted, still) == ("150ms", before, "150ms")
     assert current() == before
     assert not connection.in_atomic_block
+
+
+def test_inside_a_transaction_scopes_are_savepoints_and_the_lift_is_local() -> None:
+    def current() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            value: str = cursor.fetchone()[0]
+        return value
+
+    before = current()
+    with statement_timeout(150):
+        with statement_timeout_lifted():
+            lifted = current()
+        inside = current()
+        with pytest.raises(DatabaseError), statement_timeout(20), connection.cursor() as c:
+            c.execute("SELECT pg_sleep(1)")
+        after_timeout = current()  # only the inner savepoint was rolled back
+
+    assert (lifted, inside, after_timeout) == (before, "150ms", "150ms")
+    assert current() == before and connection.in_atomic_block

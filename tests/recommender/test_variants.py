@@ -136,6 +136,28 @@ def test_a_layout_experiment_renders_each_variant_s_template_and_exposes_it(
     assert Exposure.objects.filter(experiment=experiment).count() == 2
 
 
+def test_a_category_order_experiment_ranks_the_treatment_s_category_pages_for_them(
+    world: ServingWorld,
+) -> None:
+    experiment = experiment_with_variants(key="catorder", placement="category_order")
+    Variant.objects.filter(experiment=experiment, key="v1").update(
+        config={"category_order": "personalized"}
+    )
+    visitors = visitors_in(experiment, world)
+    url = f"/c/{world.categories[1].slug}/"
+
+    pages = {key: cookie_client(v).get(url) for key, v in visitors.items()}
+    chosen = cookie_client(visitors["v1"]).get(url, {"sort": "title"})
+
+    assert '<option value="for_you" selected>' in pages["v1"].content.decode()
+    assert '<option value="for_you" selected>' not in pages["control"].content.decode()
+    assert '<option value="title" selected>' in chosen.content.decode()  # the visitor's pick
+    for response in pages.values():
+        assert "private" in response.headers["Cache-Control"]
+    assert Exposure.objects.filter(experiment=experiment).count() == 2
+    assert "Unknown category order" in variant_config_errors({"category_order": "random"})[0]
+
+
 @pytest.mark.parametrize("template", ["shop/nope.html", "../../etc/passwd", 7])
 def test_a_variant_naming_an_unknown_template_is_refused(template: object) -> None:
     errors = variant_config_errors({"strategy": "model", "template": template})

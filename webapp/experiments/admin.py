@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from ml.models import ModelVersion
 from webapp.experiments.metrics import metric_choices
 from webapp.experiments.models import (
+    CATEGORY_ORDERS,
     LAYOUT_TEMPLATES,
     Experiment,
     ExperimentStatus,
@@ -63,7 +64,7 @@ class ExperimentForm(forms.ModelForm[Experiment]):
 
 
 class VariantForm(forms.ModelForm[Variant]):
-    """A variant, its `config` edited as three fields."""
+    """A variant, its `config` edited as four fields."""
 
     strategy = forms.ChoiceField(choices=VariantStrategy.choices, initial=VariantStrategy.MODEL)
     model_version = forms.ModelChoiceField(
@@ -76,6 +77,14 @@ class VariantForm(forms.ModelForm[Variant]):
         required=False,
         help_text="Page-layout experiments (placement: home page layout) choose a template.",
     )
+    category_order = forms.ChoiceField(
+        choices=list(CATEGORY_ORDERS.items()),
+        required=False,
+        help_text=(
+            "Category-order experiments (placement: category pages) choose how a category's "
+            "items are ordered for visitors who did not pick a sort."
+        ),
+    )
 
     class Meta:
         model = Variant
@@ -87,6 +96,7 @@ class VariantForm(forms.ModelForm[Variant]):
         self.initial.setdefault("strategy", config.get("strategy", VariantStrategy.MODEL))
         self.initial.setdefault("model_version", config.get("model_version"))
         self.initial.setdefault("template", config.get("template", ""))
+        self.initial.setdefault("category_order", config.get("category_order", ""))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -95,6 +105,7 @@ class VariantForm(forms.ModelForm[Variant]):
             "strategy": cleaned.get("strategy", VariantStrategy.MODEL),
             "model_version": version.pk if version is not None else None,
             "template": cleaned.get("template", ""),
+            "category_order": cleaned.get("category_order", ""),
         }
         return cleaned
 
@@ -142,6 +153,7 @@ class VariantInline(admin.TabularInline[Variant, Experiment]):
         "strategy",
         "model_version",
         "template",
+        "category_order",
     ]
 
 

@@ -19,11 +19,19 @@ LAYOUT_TEMPLATES: dict[str, str] = {
     "shop/home.html": "Home: standard (hero, then sections)",
     "shop/home_compact.html": "Home: compact (sections first, small hero)",
 }
+# How a "category_order" variant orders category pages for visitors who did not pick a
+# sort themselves.
+CATEGORY_ORDERS: dict[str, str] = {
+    "": "The shop's default order",
+    "personalized": "Ranked for the visitor (predicted preference)",
+}
 PAGE_PLACEMENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "home_layout": (
         "Home page layout (template)",
         tuple(section.value for section in Section if section.value.startswith("home_")),
     ),
+    # Clicks on a category page's items carry the placement "category".
+    "category_order": ("Category pages: item order", ("category",)),
 }
 
 
@@ -178,7 +186,7 @@ class Variant(models.Model):
     is_control = models.BooleanField(default=False)
     position = models.PositiveSmallIntegerField(default=0)
     # {"strategy": "model" | "trending" | "popular", "model_version": pk | null,
-    #  "template": "" or a template name}
+    #  "template": "" or a template name, "category_order": "" or "personalized"}
     config = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -235,6 +243,9 @@ def variant_config_errors(config: Any) -> list[str]:
     if not isinstance(template, str) or (template and template not in LAYOUT_TEMPLATES):
         known = ", ".join(LAYOUT_TEMPLATES)
         errors.append(f"Unknown template {template!r}: leave it empty or use one of {known}.")
+    order = config.get("category_order", "")
+    if order not in CATEGORY_ORDERS:
+        errors.append(f"Unknown category order {order!r}: leave it empty or use 'personalized'.")
     return errors
 
 

@@ -42,6 +42,7 @@ from webapp.services.interactions import interaction_record_view
 from webapp.services.visitors import visitor_give_consent
 
 HOME_LAYOUT = "home_layout"  # the page-level placement of layout experiments
+CATEGORY_ORDER = "category_order"  # the page-level placement of category-order experiments
 HOME_PLACEMENTS = tuple(section.value for section in Section if section.startswith("home_"))
 ITEM_PLACEMENTS = tuple(section.value for section in Section if section.startswith("item_"))
 ITEMS_PER_PAGE = 24
@@ -120,7 +121,9 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
     found = category_get(slug=slug)
     if found is None:
         raise Http404("No such category.")
-    sort = request.GET.get("sort", DEFAULT_SORT)
+    visitor = getattr(request, "visitor", None)
+    variants = page_variants(placements=(CATEGORY_ORDER,), visitor=visitor)
+    sort = request.GET.get("sort") or _default_sort(variants)
     sort = sort if sort in ITEM_SORTS or sort == FOR_YOU_SORT else DEFAULT_SORT
     listing: QuerySet[Item] | list[Item] = items_in_category(
         category=found, sort=sort if sort in ITEM_SORTS else DEFAULT_SORT
@@ -144,8 +147,18 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
             ],
         },
     )
-    # The plain listing is the same for everyone; a personal ranking is not.
-    return private(response) if personal else response
+    page_exposures_record(variants=variants, visitor=visitor)
+    # The plain listing is the same for everyone; a personal ranking (or a variant's
+    # choice of order) is not.
+    return private(response) if personal or variants.decisions else response
+
+
+def _default_sort(variants: PageVariants) -> str:
+    """The order of a category page without ?sort=: a "category_order" variant may rank
+    it for the visitor."""
+    decision = variants.decisions.get(CATEGORY_ORDER)
+    ranked = decision is not None and decision.config.get("category_order") == "personalized"
+    return FOR_YOU_SORT if ranked else DEFAULT_SORT
 
 
 def _ranked_for_visitor(request: HttpRequest, found: Category) -> list[Item] | None:

@@ -67,6 +67,9 @@ def form_data(variants: Variants, experiment: Experiment | None = None, /, **fie
     return data | fields
 
 
+EMPTY_CONFIG = {"model_version": None, "template": "", "category_order": ""}
+
+
 def errors_of(response: Any) -> str:
     assert response.status_code == 200, "the form should have been shown again"
     return response.content.decode()
@@ -83,8 +86,8 @@ def test_valid_experiment_is_created(admin_client: Client) -> None:
     assert experiment.status == ExperimentStatus.DRAFT
     assert experiment.guardrail_metrics == ["revenue_per_visitor"]
     assert [(v.key, v.weight, v.is_control, v.config) for v in experiment.variants.all()] == [
-        ("control", 50, True, {"strategy": "model", "model_version": None, "template": ""}),
-        ("new-model", 50, False, {"strategy": "trending", "model_version": None, "template": ""}),
+        ("control", 50, True, {**EMPTY_CONFIG, "strategy": "model"}),
+        ("new-model", 50, False, {**EMPTY_CONFIG, "strategy": "trending"}),
     ]
 
 
