@@ -9,6 +9,7 @@ class ModelRole(models.TextChoices):
     HOME = "home", "Home page top picks"
     SIMILAR = "similar", "Similar items"
     SESSION = "session", "Session next item"
+    CODES = "codes", "Item semantic IDs (new items, anomaly scores)"
 
 
 class ModelVersionStatus(models.TextChoices):

@@ -26,6 +26,7 @@ class HistoryEvent:
     timestamp: datetime
     session_id: str
     strength: float
+    semantic_id: str = ""  # "<version>:<codes>" when a semantic-IDs model coded the item
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,16 @@ def visitor_history(*, visitor: Visitor | None, generation: str | None = None) -
             visitor=visitor, item__isnull=False, event_type__in=HISTORY_EVENTS
         )
         .order_by("-timestamp", "-pk")
-        .values_list("item_id", "item__title", "event_type", "timestamp", "session_id", "value")[
-            : settings.RECOMMENDER_HISTORY_LENGTH
-        ]
+        .values_list(
+            "item_id",
+            "item__title",
+            "event_type",
+            "timestamp",
+            "session_id",
+            "value",
+            "item__semantic_id",
+            "item__semantic_id_version_id",
+        )[: settings.RECOMMENDER_HISTORY_LENGTH]
     )
     events = tuple(_history_event(row) for row in rows)
     consumed_types = set(settings.RECOMMENDER_EXCLUDE_EVENTS)
@@ -93,10 +101,19 @@ def visitor_history(*, visitor: Visitor | None, generation: str | None = None) -
     )
 
 
-def _history_event(row: tuple[int, str, str, datetime, str, object]) -> HistoryEvent:
-    item_pk, title, event_type, timestamp, session_id, value = row
+def _history_event(
+    row: tuple[int, str, str, datetime, str, object, str, int | None],
+) -> HistoryEvent:
+    item_pk, title, event_type, timestamp, session_id, value, codes, version = row
     if event_type == EventType.RATING:
         strength = rating_strength(float(value) if value is not None else None)  # type: ignore[arg-type]
     else:
         strength = EVENT_STRENGTH.get(EventType(event_type), 1.0)
-    return HistoryEvent(item_pk, title, event_type, timestamp, session_id, strength)
+    semantic_id = semantic_key(codes, version)
+    return HistoryEvent(item_pk, title, event_type, timestamp, session_id, strength, semantic_id)
+
+
+def semantic_key(codes: str, version: int | None) -> str:
+    """An item's semantic ID qualified by the version that gave it ("" when uncoded):
+    codes of different quantizers mean different things and must never match."""
+    return f"{version}:{codes}" if codes and version is not None else ""

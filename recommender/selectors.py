@@ -30,11 +30,12 @@ from recommender.sources import (
     NoSignal,
     because_of,
     item_neighbours,
+    new_for_you,
     preference_scores,
     top_picks,
 )
 from recommender.strategies import SectionStrategy, Strategies, source_of, strategies_token
-from recommender.trending import new_arrival_candidates, trending_candidates
+from recommender.trending import new_arrival_candidates, new_arrival_codes, trending_candidates
 from webapp.models import Category, Item, Visitor
 from webapp.selectors.catalog import category_descendant_ids
 
@@ -242,7 +243,17 @@ def _home_plans(history: VisitorHistory) -> list[SectionPlan]:
             )
         )
     plans.append(SectionPlan(Section.TRENDING, "Trending now", _trending, "Trending now"))
-    plans.append(SectionPlan(Section.NEW_ARRIVALS, "New arrivals", _new, "New arrivals"))
+    plans.append(
+        SectionPlan(
+            Section.NEW_ARRIVALS,
+            "New arrivals for you",
+            lambda limit: new_for_you(
+                history=history, new=_new(limit * 4), codes=new_arrival_codes(), limit=limit
+            ),
+            "New arrivals",
+            fill=_new,
+        )
+    )
     return plans
 
 

@@ -152,3 +152,74 @@ def preference_scores(*, history: VisitorHistory, item_pks: Sequence[int]) -> di
     scores = np.asarray(active.model.score_history(columns, weights), dtype=np.float32)
     wanted = active.columns_of(item_pks)
     return {int(active.item_pks[column]): float(scores[column]) for column in wanted}
+
+
+# Weight of a shared semantic-ID prefix of 1, 2, 3 codes: a finer match says more.
+PREFIX_WEIGHTS = (1.0, 3.0, 9.0)
+NEW_FOR_YOU_EVENTS = 50  # recent distinct items matched against the new arrivals
+
+
+def new_for_you(
+    *,
+    history: VisitorHistory,
+    new: Sequence[Candidate],
+    codes: dict[int, str],
+    limit: int,
+) -> list[Candidate]:
+    """The new arrivals ordered by how much their semantic ID shares with what the visitor
+    liked lately (cold start: a brand-new item has no interactions, but its content gave
+    it codes at once); unmatched ones follow, newest first. NoSignal when nothing matches.
+
+    An item scores the sum over the visitor's recent items of event strength x recency
+    decay x PREFIX_WEIGHTS[shared prefix length - 1]; codes of different quantizer
+    versions never match (they are qualified by the version).
+    """
+    recent = [e for e in history.recent_items(NEW_FOR_YOU_EVENTS) if e.semantic_id]
+    liked = [
+        (e, e.strength * RECENCY_DECAY**rank, _codes(e.semantic_id))
+        for rank, e in enumerate(recent)
+    ]
+    scored: list[tuple[float, int, Candidate]] = []
+    for position, candidate in enumerate(new):
+        key = codes.get(candidate.item_id)
+        if not key or not liked:
+            continue
+        item_codes = _codes(key)
+        best_event, total, best = None, 0.0, 0.0
+        for event, weight, event_codes in liked:
+            shared = _shared_prefix(item_codes, event_codes)
+            if shared:
+                gain = weight * PREFIX_WEIGHTS[min(shared, len(PREFIX_WEIGHTS)) - 1]
+                total += gain
+                if gain > best:
+                    best_event, best = event, gain
+        if best_event is not None:
+            reason = f"New, like {best_event.title}"
+            scored.append(
+                (total, position, Candidate(candidate.item_id, total, "semantic_ids", None, reason))
+            )
+    if not scored:
+        raise NoSignal("no new arrival shares a semantic-ID prefix with the visitor's items")
+    scored.sort(key=lambda entry: (-entry[0], entry[1]))
+    matched = [candidate for _, _, candidate in scored]
+    taken = {c.item_id for c in matched}
+    return (matched + [c for c in new if c.item_id not in taken])[:limit]
+
+
+def _codes(key: str) -> tuple[str, tuple[str, ...]]:
+    """("<version>", (code, code, ...)) of a qualified semantic ID; the last (disambiguation)
+    token is left out: it tells colliding items apart and says nothing about content."""
+    version, _, codes = key.partition(":")
+    parts = tuple(codes.split("-"))
+    return version, parts[:-1] if len(parts) > 1 else parts
+
+
+def _shared_prefix(a: tuple[str, tuple[str, ...]], b: tuple[str, tuple[str, ...]]) -> int:
+    if a[0] != b[0]:
+        return 0
+    shared = 0
+    for left, right in zip(a[1], b[1], strict=False):
+        if left != right:
+            break
+        shared += 1
+    return shared

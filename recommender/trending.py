@@ -17,6 +17,7 @@ from django.db.models import Max
 
 from recommender.budget import statement_timeout_lifted
 from recommender.candidates import Candidate
+from recommender.history import semantic_key
 from webapp.models import Interaction, Item
 
 TRENDING_CACHE_KEY = "recommender:trending:v1"
@@ -138,6 +139,7 @@ def _popular_shared() -> list[tuple[int, float]]:
     return [(int(pk), float(score)) for pk, score in rows]
 
 
+_CODES: dict[str, tuple[float, dict[int, str]]] = {}
 TRENDING = _Memo(_trending_shared)
 NEW_ARRIVALS = _Memo(_new_arrivals)
 POPULAR = _Memo(_popular_shared)
@@ -155,6 +157,23 @@ def new_arrival_candidates() -> list[Candidate]:
     return [Candidate(pk, score, "new", None, "New arrival") for pk, score in NEW_ARRIVALS.get()]
 
 
+def new_arrival_codes() -> dict[int, str]:
+    """Semantic IDs ("<version>:<codes>") of the coded new arrivals, at most
+    PROCESS_CACHE_SECONDS old: what matches a brand-new item with a visitor's taste."""
+    now = time.monotonic()
+    cached = _CODES.get("codes")
+    if cached is None or now - cached[0] > PROCESS_CACHE_SECONDS:
+        pks = [pk for pk, _ in NEW_ARRIVALS.get()]
+        rows = (
+            Item.objects.filter(pk__in=pks)
+            .exclude(semantic_id="")
+            .values_list("pk", "semantic_id", "semantic_id_version_id")
+        )
+        cached = (now, {pk: semantic_key(codes, version) for pk, codes, version in rows})
+        _CODES["codes"] = cached
+    return {pk: key for pk, key in cached[1].items() if key}
+
+
 def trending_refresh() -> int:
     """Recompute the shared trending list now (the periodic task); return its length."""
     rows = trending_compute()
@@ -165,6 +184,7 @@ def trending_refresh() -> int:
 
 def serving_caches_clear() -> None:
     """Forget the per-process lists (tests, and after a catalog import)."""
+    _CODES.clear()
     TRENDING.clear()
     NEW_ARRIVALS.clear()
     POPULAR.clear()

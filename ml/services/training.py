@@ -112,12 +112,14 @@ def training_run_execute(*, run_id: int, celery_task_id: str = "") -> TrainingRu
     if run is None:
         return None
     outcomes: list[RoleOutcome] = []
+    skipped: list[dict[str, Any]] = []
     try:
-        data = _train_roles(run, outcomes)
+        data = _train_roles(run, outcomes, skipped)
         training_run_progress(run=run, progress=DONE_PROGRESS, stage="recording the results")
         with transaction.atomic():
             _record(run, outcomes)
-            training_run_succeed(run=run, log=[outcome.log_entry() for outcome in outcomes])
+            log = [outcome.log_entry() for outcome in outcomes] + skipped
+            training_run_succeed(run=run, log=log)
     except Exception as error:
         logger.exception("training: run %s failed", run.pk)
         for outcome in outcomes:
@@ -147,9 +149,17 @@ def _audiences_after(outcomes: list[RoleOutcome], data: InteractionData) -> None
         logger.exception("training: the audiences of version %s were not learned", home.version_id)
 
 
-def _train_roles(run: TrainingRun, outcomes: list[RoleOutcome]) -> InteractionData:
-    """Train every role of the plan, appending each outcome as soon as it is saved; the
-    dataset it read."""
+# Roles that add to serving without being needed by it: when their models cannot train
+# on this data (e.g. fewer items than a codebook has codes) the role is skipped, logged
+# with the reason, and the other roles' results still count.
+OPTIONAL_ROLES = (ModelRole.CODES,)
+
+
+def _train_roles(
+    run: TrainingRun, outcomes: list[RoleOutcome], skipped: list[dict[str, Any]]
+) -> InteractionData:
+    """Train every role of the plan, appending each outcome as soon as it is saved (and
+    each optional role that could not train to `skipped`); the dataset it read."""
     training_run_progress(run=run, progress=1, stage="loading interactions")
     data = _load_data()
     split = _split(data)
@@ -158,7 +168,13 @@ def _train_roles(run: TrainingRun, outcomes: list[RoleOutcome]) -> InteractionDa
     plan: dict[str, dict[str, dict[str, list[Any]]]] = run.plan
     progress = _Progress(run, sum(len(models) + 2 for models in plan.values()))
     for role, models in plan.items():
-        outcomes.append(_train_role(run, role, models, data, split, progress))
+        try:
+            outcomes.append(_train_role(run, role, models, data, split, progress))
+        except ValueError as error:
+            if role not in OPTIONAL_ROLES:
+                raise
+            logger.warning("training: role %s skipped: %s", role, error)
+            skipped.append({"role": role, "decision": "skipped", "reason": str(error)})
     return data
 
 

@@ -29,6 +29,7 @@ QUEUED_TOO_LONG = timedelta(days=1)
 # Serializes the "is another run going?" check with marking a run as running.
 START_LOCK_KEY = 0x6D6C_7472  # "mltr"
 ERROR_MAX_CHARS = 4000
+CODE_KINDS = ("semantic_ids",)  # algorithms that give items semantic IDs
 
 
 class TrainingError(RuntimeError):
@@ -50,6 +51,11 @@ def training_plan_validate(plan: dict[str, Any]) -> dict[str, dict[str, dict[str
                 raise TrainingError(f"unknown algorithm {kind!r}; known: {known}")
             if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
                 raise TrainingError(f"{role}/{kind}: the grid must map names to lists of values")
+            if role == ModelRole.CODES and kind not in CODE_KINDS:
+                raise TrainingError(
+                    f"role 'codes' codes the items: only {', '.join(CODE_KINDS)} can train "
+                    f"there, not {kind!r}"
+                )
     return plan
 
 

@@ -252,8 +252,13 @@ def test_the_default_plan_trains_every_role_from_the_database(settings: Any) -> 
 
     assert run.status == TrainingRunStatus.SUCCEEDED, run.error
     assert {entry["role"] for entry in run.log} == set(settings.ML_TRAINING_PLAN_DEFAULT)
-    assert all(entry["decision"] == "promoted" for entry in run.log)
-    tried = {candidate["kind"] for entry in run.log for candidate in entry["candidates"]}
+    decisions = {entry["role"]: entry["decision"] for entry in run.log}
+    # 32 items cannot fill a 256-code codebook: the optional codes role is skipped, not fatal.
+    assert decisions.pop("codes") == "skipped"
+    assert set(decisions.values()) == {"promoted"}
+    [codes] = [entry for entry in run.log if entry["role"] == "codes"]
+    assert "fewer than the 256 codes" in codes["reason"]
+    tried = {c["kind"] for entry in run.log for c in entry.get("candidates", [])}
     assert {"context_ease", "hybrid"} <= tried
 
 

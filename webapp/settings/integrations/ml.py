@@ -32,6 +32,10 @@ ML_TRAINING_PLAN_DEFAULT: dict[str, dict[str, dict[str, list[Any]]]] = {
         "hybrid": {"weight": [0.1, 0.3], "reg": [250.0]},
     },
     "session": {"itemknn": {"k": [50], "shrink": [10.0]}},
+    # Semantic IDs (RQ-VAE over content + collaborative embeddings): written on the items
+    # when promoted, so new items are matched with visitors' tastes from their content at
+    # once ("New arrivals for you") and broken scrapes stand out by their anomaly score.
+    "codes": {"semantic_ids": {"progress": [False]}},
 }
 ML_TRAINING_PLAN: dict[str, dict[str, dict[str, list[Any]]]] = env.json(
     "ML_TRAINING_PLAN", default=ML_TRAINING_PLAN_DEFAULT
