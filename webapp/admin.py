@@ -4,10 +4,12 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
+from django.db.models.expressions import Combinable
 from django.http import HttpRequest, HttpResponse
 
 from webapp.models import Category, Interaction, Item, RateLimitCounter, Visitor
+from webapp.selectors.catalog import ANOMALY_QUANTILE, item_anomaly_threshold
 from webapp.services.visitors import visitor_erase, visitor_export
 
 
@@ -20,6 +22,38 @@ class CategoryAdmin(admin.ModelAdmin[Category]):
     autocomplete_fields = ["parent"]
 
 
+class AnomalousContentFilter(admin.SimpleListFilter):
+    """Items whose content is most unlike the rest of the catalog: an anomaly score in the
+    catalog's top 1% (at or above its 99th percentile; a fixed share, so the list stays a
+    short review queue however clean the catalog is), or items not scored yet."""
+
+    title = "anomalous content"
+    parameter_name = "anomalous"
+    TOP, UNSCORED = "top", "unscored"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        share = round((1 - ANOMALY_QUANTILE) * 100)
+        return [
+            (self.TOP, f"Top {share}% most unlike the catalog (often broken scrapes)"),
+            (self.UNSCORED, "Not scored yet"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Item]) -> QuerySet[Item]:
+        if self.value() == self.UNSCORED:
+            return queryset.filter(anomaly_score__isnull=True)
+        if self.value() != self.TOP:
+            return queryset
+        threshold = item_anomaly_threshold()
+        if threshold is None:
+            return queryset.none()
+        return queryset.filter(anomaly_score__gte=threshold)
+
+
+# Unscored items (null) count as the least anomalous: last when sorted most anomalous first
+# (the admin reverses nulls_first with the direction).
+ANOMALY_ORDER = F("anomaly_score").asc(nulls_first=True)
+
+
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin[Item]):
     list_display = [
@@ -29,14 +63,41 @@ class ItemAdmin(admin.ModelAdmin[Item]):
         "list_price",
         "currency",
         "is_active",
+        "anomaly",
         "updated_at",
     ]
-    list_filter = ["is_active", ("category", admin.RelatedOnlyFieldListFilter), "currency"]
+    list_filter = [
+        "is_active",
+        AnomalousContentFilter,
+        ("category", admin.RelatedOnlyFieldListFilter),
+        "currency",
+    ]
     search_fields = ["external_id", "title"]
-    readonly_fields = ["semantic_id", "semantic_id_version", "created_at", "updated_at"]
+    readonly_fields = [
+        "semantic_id",
+        "semantic_id_version",
+        "anomaly_score",
+        "created_at",
+        "updated_at",
+    ]
     autocomplete_fields = ["category"]
     list_per_page = 50
     actions = ["activate", "deactivate"]
+
+    @admin.display(
+        description="anomaly score (1 = typical)", ordering=ANOMALY_ORDER, empty_value="-"
+    )
+    def anomaly(self, item: Item) -> str | None:
+        """The score to two decimals: 1 is a typical item, high values look broken."""
+        return None if item.anomaly_score is None else f"{item.anomaly_score:.2f}"
+
+    def get_ordering(
+        self, request: HttpRequest
+    ) -> list[str | Combinable] | tuple[str | Combinable, ...]:
+        """Most anomalous first while the anomalous-content filter is on."""
+        if request.GET.get(AnomalousContentFilter.parameter_name) == AnomalousContentFilter.TOP:
+            return [F("anomaly_score").desc(nulls_last=True), "-id"]
+        return super().get_ordering(request)
 
     @admin.action(description="Activate selected items")
     def activate(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:

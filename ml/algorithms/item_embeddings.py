@@ -50,6 +50,29 @@ class ItemEmbedder:
         fused = np.hstack([content, self.collab_weight * factors])
         return ((fused - self.mean) / self.scale).astype(np.float32)
 
+    def unrepresented(self, records: Sequence[ItemRecord]) -> np.ndarray:
+        """Per record, the squared length (in embedding units) of the content it cannot embed.
+
+        That is the share of the record's squared TF-IDF mass in tokens outside the vocabulary
+        (each weighted by the largest known IDF, that of the rarest known token; a record with
+        no token at all counts as wholly unknown), over `scale` squared: a unit content row
+        of which that share is dropped before embedding.
+        """
+        index = {str(token): column for column, token in enumerate(self.vocabulary)}
+        unknown_idf = float(self.idf.max())
+        shares = np.ones(len(records), dtype=np.float64)
+        for row, record in enumerate(records):
+            total = unknown = 0.0
+            for token, count in Counter(item_tokens(record)).items():
+                column = index.get(token)
+                idf = unknown_idf if column is None else float(self.idf[column])
+                mass = ((1.0 + np.log(count)) * idf) ** 2
+                total += mass
+                unknown += mass if column is None else 0.0
+            if total > 0:
+                shares[row] = unknown / total
+        return shares / self.scale**2
+
     def state(self) -> dict[str, np.ndarray]:
         """Arrays for `np.savez` (prefixed), restored by `embedder_from_state`."""
         arrays = {

@@ -239,6 +239,12 @@ def mean_squared_error(embeddings: np.ndarray, reconstruction: np.ndarray) -> fl
     return float(np.mean((np.asarray(embeddings) - np.asarray(reconstruction)) ** 2))
 
 
+def item_squared_errors(embeddings: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """Per item (row), the mean over dimensions of the squared reconstruction error."""
+    difference = np.asarray(embeddings, dtype=np.float64) - np.asarray(reconstruction)
+    return np.asarray(np.mean(difference**2, axis=1))
+
+
 def network_state(network: RQVAE) -> Mapping[str, np.ndarray]:
     """The network's weights and codebook buffers as numpy arrays."""
     return {name: value.detach().cpu().numpy() for name, value in network.state_dict().items()}

@@ -15,6 +15,15 @@ initialisation and dead-code restarts keep every code of every level in use, wit
 1% of tuples colliding; smaller codebooks would collide more, larger ones leave codes
 empty. The quantizer is trained only on items with train interactions, for a fixed
 number of full-batch steps (its objective is reconstruction; `valid` is not used).
+
+Anomaly scores: an item's reconstruction error through the model over the median error of
+the catalog it was fitted on, so 1 is a typical item and 5 an item five times harder to
+reconstruct. The error is the squared distance between the item's embedding and the decoding
+of its codes, plus the content the embedder cannot represent at all (tokens outside its
+vocabulary; `ItemEmbedder.unrepresented`): without that term a broken scrape whose text is
+all unknown words would embed as an empty content row, near the catalog's centre and easy to
+reconstruct. Content unlike anything the model learnt (an empty title, random characters, no
+categories) thus scores high. New items are scored on the same scale by `add_items`.
 """
 
 from collections.abc import Mapping, Sequence
@@ -39,6 +48,7 @@ from ml.algorithms.rqvae import (
     code_statistics,
     disambiguated,
     encode,
+    item_squared_errors,
     mean_squared_error,
     residual_kmeans,
     residual_kmeans_reconstruction,
@@ -105,6 +115,9 @@ class SemanticIDs(Recommender):
         self.ease = np.zeros((0, 0), dtype=np.float32)
         self.user_items = sp.csr_matrix((0, 0), dtype=np.float32)
         self.metrics: dict[str, Any] = {}
+        # Per item, reconstruction error over `anomaly_reference` (the fit catalog's median).
+        self.anomaly = np.zeros(0, dtype=np.float64)
+        self.anomaly_reference = float("nan")
         # The quantizer's training rows, kept after `fit` for diagnostics (not saved).
         self.training_inputs = np.zeros((0, 0), dtype=np.float32)
         self._prefix_ids: list[np.ndarray] = []
@@ -174,6 +187,9 @@ class SemanticIDs(Recommender):
         )
         codes, reconstruction = encode(self.network, embeddings)
         self.codes = disambiguated(codes)
+        errors = self._anomaly_errors(data.item_content, embeddings, reconstruction)
+        self.anomaly_reference = max(float(np.median(errors)), 1e-12)
+        self.anomaly = errors / self.anomaly_reference
         self.metrics = self._quantizer_metrics(embeddings, codes, reconstruction)
         self.user_items = train
         self.ease = ease_weights(train, self.reg, np.dtype(np.float64)).astype(np.float32)
@@ -227,10 +243,13 @@ class SemanticIDs(Recommender):
         """
         if self.embedder is None or not content:
             raise ValueError("add_items needs a fitted model and at least one item record")
-        codes, _ = encode(self._fitted_network(), self.embedder.embed(content))
+        embeddings = self.embedder.embed(content)
+        codes, reconstruction = encode(self._fitted_network(), embeddings)
         new_codes = disambiguated(codes, taken=self.codes)[:, -1:]
         first = self.n_items
         self.codes = np.vstack([self.codes, np.column_stack([codes, new_codes])])
+        errors = self._anomaly_errors(content, embeddings, reconstruction)
+        self.anomaly = np.concatenate([self.anomaly, errors / self.anomaly_reference])
         self.n_items += len(content)
         self.ease = np.pad(self.ease, ((0, len(content)), (0, len(content))))
         self.user_items = sp.csr_matrix(
@@ -239,6 +258,14 @@ class SemanticIDs(Recommender):
         )
         self._index_prefixes()
         return np.arange(first, self.n_items)
+
+    def anomaly_scores(self, items: np.ndarray | None = None) -> np.ndarray:
+        """How unlike the fitted catalog each item's content is: its reconstruction error
+        through the model (module docstring) over the catalog's median (1 = typical; NaN for
+        a model saved before scores existed). All items by default, else the ids given."""
+        if items is None:
+            return self.anomaly.copy()
+        return self.anomaly[np.asarray(items, dtype=np.int64)]
 
     def score(self, users: np.ndarray) -> np.ndarray:
         """Blended scores of the users' train rows."""
@@ -264,6 +291,16 @@ class SemanticIDs(Recommender):
         collab = np.asarray(rows @ self.ease, dtype=np.float32)
         prefix = self.prefix_scores(rows)
         return (1.0 - self.weight) * _z_scored(collab) + self.weight * _z_scored(prefix)
+
+    def _anomaly_errors(
+        self, content: Sequence[ItemRecord], embeddings: np.ndarray, reconstruction: np.ndarray
+    ) -> np.ndarray:
+        """Per item, the squared reconstruction error of its embedding plus its content the
+        embedder could not represent (see the module docstring)."""
+        if self.embedder is None:
+            raise RuntimeError(f"the {self.name} model is not fitted")
+        squared = item_squared_errors(embeddings, reconstruction) * embeddings.shape[1]
+        return squared + self.embedder.unrepresented(content)
 
     def _index_prefixes(self) -> None:
         """Per level, a dense id of each item's prefix of that length."""
@@ -291,6 +328,8 @@ class SemanticIDs(Recommender):
             **metrics,
             "codes": self.codes,
             "ease": self.ease,
+            "anomaly": self.anomaly,
+            "anomaly_reference": np.asarray(self.anomaly_reference),
         }
 
     def _restore(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -302,6 +341,9 @@ class SemanticIDs(Recommender):
         self.network = network.eval()
         self.user_items = csr_from_arrays("user_items", arrays)
         self.codes, self.ease = arrays["codes"], arrays["ease"]
+        # Artifacts saved before anomaly scores existed: every score unknown.
+        self.anomaly = arrays.get("anomaly", np.full(len(self.codes), np.nan))
+        self.anomaly_reference = float(arrays.get("anomaly_reference", np.nan))
         self.metrics = {
             name.removeprefix("metric_"): value.tolist() if value.ndim else float(value)
             for name, value in arrays.items()

@@ -1,5 +1,6 @@
-"""Writes of semantic IDs: copy a semantic-IDs model version's item codes onto the item rows,
-and code new catalog items from their content with the newest such model."""
+"""Writes of semantic IDs: copy a semantic-IDs model version's item codes and anomaly scores
+onto the item rows, and code and score new catalog items from their content with the newest
+such model."""
 
 import logging
 from collections.abc import Collection
@@ -30,7 +31,8 @@ class SemanticIdError(ValueError):
 
 
 def item_semantic_ids_store(*, version: ModelVersion) -> int:
-    """Set `semantic_id` and `semantic_id_version` of the catalog items the version codes.
+    """Set `semantic_id`, `semantic_id_version` and `anomaly_score` of the catalog items the
+    version codes.
 
     All or nothing; items the model does not know keep what they had (and the version
     that gave it). Returns the number of items updated.
@@ -42,12 +44,14 @@ def item_semantic_ids_store(*, version: ModelVersion) -> int:
     codes = {
         str(external): str(semantic_id(index)) for index, external in enumerate(artifact.item_ids)
     }
+    scores = dict(zip(map(str, artifact.item_ids), _anomaly_scores(artifact.model), strict=True))
     updated = 0
     with transaction.atomic():
         items = Item.objects.filter(external_id__in=list(codes)).order_by("pk")
         batch: list[Item] = []
         for item in items.only("pk", "external_id").iterator(chunk_size=BATCH_SIZE):
             item.semantic_id, item.semantic_id_version = codes[item.external_id], version
+            item.anomaly_score = scores[item.external_id]
             batch.append(item)
             if len(batch) == BATCH_SIZE:
                 updated += _write(batch)
@@ -57,16 +61,27 @@ def item_semantic_ids_store(*, version: ModelVersion) -> int:
 
 
 def _write(items: list[Item]) -> int:
-    """One UPDATE of the batch's two semantic-ID columns."""
+    """One UPDATE of the batch's semantic-ID and anomaly-score columns."""
     if not items:
         return 0
-    return Item.objects.bulk_update(items, ["semantic_id", "semantic_id_version"])
+    return Item.objects.bulk_update(items, ["semantic_id", "semantic_id_version", "anomaly_score"])
+
+
+def _anomaly_scores(model: object) -> list[float | None]:
+    """The model's anomaly score of each of its items (None where unknown: an artifact saved
+    before scores existed, or a model without them)."""
+    scores = getattr(model, "anomaly_scores", None)
+    n_items = int(getattr(model, "n_items", 0))
+    if not callable(scores):
+        return [None] * n_items
+    return [float(score) if np.isfinite(score) else None for score in scores()]
 
 
 def item_semantic_ids_assign(*, item_ids: Collection[int]) -> int:
-    """Give the items semantic IDs with the newest semantic-IDs version whose model loads
-    (an active one first): items it knows get their codes, new ones are coded from their
-    content (`add_items`) with tuples no other item of the version holds.
+    """Give the items semantic IDs and anomaly scores with the newest semantic-IDs version
+    whose model loads (an active one first): items it knows get their codes, new ones are
+    coded and scored from their content (`add_items`) with tuples no other item of the
+    version holds.
 
     Items already coded by that version are left alone (safe to repeat). Returns the number
     of items updated; 0, logged, when no semantic-IDs model loads.
@@ -93,7 +108,8 @@ def item_semantic_ids_assign(*, item_ids: Collection[int]) -> int:
         codes = _codes(version, artifact, pending)
         pending = [item for item in pending if item.pk in codes]  # deleted meanwhile: skipped
         for item in pending:
-            item.semantic_id, item.semantic_id_version = codes[item.pk], version
+            item.semantic_id, item.anomaly_score = codes[item.pk]
+            item.semantic_id_version = version
         updated = sum(
             _write(pending[start : start + BATCH_SIZE])
             for start in range(0, len(pending), BATCH_SIZE)
@@ -126,17 +142,21 @@ def _semantic_ids_model_newest() -> tuple[ModelVersion, LoadedArtifact] | None:
     return None
 
 
-def _codes(version: ModelVersion, artifact: LoadedArtifact, items: list[Item]) -> dict[int, str]:
-    """Each item's code text: the model's own for items it knows, new tuples for the rest
-    (disambiguated against the model's and those the version already gave new items)."""
+def _codes(
+    version: ModelVersion, artifact: LoadedArtifact, items: list[Item]
+) -> dict[int, tuple[str, float | None]]:
+    """Each item's code text and anomaly score: the model's own for items it knows, new
+    tuples for the rest (disambiguated against the model's and those the version already
+    gave new items) and their scores from content."""
     from ml.algorithms.rqvae import disambiguated
     from ml.algorithms.semantic_ids import SemanticIDs
 
     model = artifact.model
     assert isinstance(model, SemanticIDs)  # checked by _semantic_ids_model_newest
     index = {str(external): position for position, external in enumerate(artifact.item_ids)}
+    scores = _anomaly_scores(model)
     codes = {
-        item.pk: model.semantic_id(index[item.external_id])
+        item.pk: (model.semantic_id(index[item.external_id]), scores[index[item.external_id]])
         for item in items
         if item.external_id in index
     }
@@ -148,8 +168,10 @@ def _codes(version: ModelVersion, artifact: LoadedArtifact, items: list[Item]) -
     added = model.add_items([records[pk] for pk in new])
     taken = np.vstack([known, _stored_codes(version, width=known.shape[1])])
     tuples = disambiguated(model.codes[added, :-1], taken=taken)
+    new_scores = _anomaly_scores(model)
     codes.update(
-        (pk, "-".join(str(code) for code in row)) for pk, row in zip(new, tuples, strict=True)
+        (pk, ("-".join(str(code) for code in row), new_scores[position]))
+        for pk, row, position in zip(new, tuples, added.tolist(), strict=True)
     )
     return codes
 

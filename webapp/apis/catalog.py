@@ -175,6 +175,15 @@ class ItemOutputSerializer(serializers.Serializer):
     semantic_id_version = serializers.IntegerField(
         source="semantic_id_version_id", read_only=True, allow_null=True
     )
+    anomaly_score = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "How unlike the rest of the catalog the item's content is (reconstruction error "
+            "through the semantic-IDs model above, 1 = typical); high values often mean a "
+            "broken scrape. Null until scored."
+        ),
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

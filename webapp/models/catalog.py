@@ -80,6 +80,18 @@ class Item(models.Model):
         related_name="+",
         help_text="The semantic-IDs model version that gave the item its semantic_id.",
     )
+    # Written with semantic_id, by the same version (SemanticIDs.anomaly_scores).
+    anomaly_score = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=(
+            "How unlike the rest of the catalog this item's content is: its reconstruction "
+            "error through the semantic-ID quantizer, 1 for a typical item, 5 for five times "
+            "the typical error. High values often mean a broken scrape (empty or garbled "
+            "title, no category). Empty until a semantic-IDs model codes the item."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     search_vector = models.GeneratedField(

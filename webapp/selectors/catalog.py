@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
-from django.db.models import Count, F, QuerySet
+from django.db.models import Aggregate, Count, F, FloatField, QuerySet
 from django.db.models.expressions import OrderBy
 from django.utils import timezone
 
@@ -29,6 +29,8 @@ ITEM_SORTS: dict[str, tuple[str, list[str | OrderBy]]] = {
     "title": ("Title A-Z", ["title", "id"]),
 }
 DEFAULT_SORT = "newest"
+# Items whose anomaly score reaches this quantile of the catalog's are "anomalous content".
+ANOMALY_QUANTILE = 0.99
 
 
 def items_active() -> QuerySet[Item]:
@@ -121,3 +123,32 @@ def items_search(*, query: str) -> QuerySet[Item]:
         .annotate(rank=SearchRank(F("search_vector"), search))
         .order_by("-rank", "-created_at", "-id")
     )
+
+
+class _PercentileCont(Aggregate):
+    """Postgres' interpolated quantile of an expression over the rows."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(quantile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: str, *, quantile: float) -> None:
+        super().__init__(expression, quantile=float(quantile))
+
+
+def item_anomaly_threshold(*, quantile: float = ANOMALY_QUANTILE) -> float | None:
+    """The anomaly score that `quantile` of the scored items stay at or under; None when no
+    item is scored."""
+    row = Item.objects.filter(anomaly_score__isnull=False).aggregate(
+        threshold=_PercentileCont("anomaly_score", quantile=quantile)
+    )
+    threshold = row["threshold"]
+    return None if threshold is None else float(threshold)
+
+
+def items_anomalous(*, quantile: float = ANOMALY_QUANTILE) -> QuerySet[Item]:
+    """Items scoring at or above the catalog's `quantile` anomaly score, most anomalous first."""
+    threshold = item_anomaly_threshold(quantile=quantile)
+    if threshold is None:
+        return Item.objects.none()
+    return Item.objects.filter(anomaly_score__gte=threshold).order_by("-anomaly_score", "id")
