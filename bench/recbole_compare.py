@@ -252,8 +252,9 @@ def run_ours(job: Job, splits: Splits) -> dict[str, Any]:
     return {**result, "grid": grids[job.model]}
 
 
-def run_recbole(job: Job) -> dict[str, Any]:
-    """Tune and test one RecBole model through the runner in RecBole's venv."""
+def run_recbole(job: Job, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Tune and test one RecBole model through the runner in RecBole's venv (`extra`
+    overrides or adds job settings, e.g. for sequential models)."""
     if not RECBOLE_PYTHON.exists():
         raise RuntimeError(f"no RecBole venv at {RECBOLE_PYTHON}; run: bash bench/recbole_venv.sh")
     name = f"{job.split}-{job.seed}-{job.model}"
@@ -266,8 +267,9 @@ def run_recbole(job: Job) -> dict[str, Any]:
         "dataset": DATASET,
         "data_path": str(split_dir(job.split, job.seed)),
         "seed": job.seed,
-        "grid": RECBOLE_GRIDS[job.model],
+        "grid": RECBOLE_GRIDS.get(job.model, {}),
         "checkpoint_dir": str(checkpoint_dir),
+        **(extra or {}),
     }
     write_json_atomically(job_file, spec)
     LOG_DIR.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,11 @@ The job (JSON) names the model, the split folder (`<data_path>/<dataset>/<datase
 is fit on train only with early stopping on validation NDCG@10; the best setting is then
 evaluated on test once, with train and validation items excluded from the ranking. The
 result JSON is written atomically. Imports neither Django nor the project's code.
+
+A job with `"sequential": true` (bench/recbole_sequential.py) reads (history, next item)
+benchmark files instead, and its validation and test rankings mask the user's seen items,
+read from the interaction-per-row export of the same split (`seen_from`); the masks are
+checked before fitting and audited on every ranked row (`protocol_checks`, `mask_audit`).
 """
 
 import argparse
@@ -61,6 +66,35 @@ def patch_recbole() -> None:
 
     trainer_module.get_tensorboard = lambda logger: NullWriter()
     Collector.get_data_struct = get_data_struct
+    mask_seen_items_in_sequential_loaders()
+
+
+def mask_seen_items_in_sequential_loaders() -> None:
+    """Give RecBole's sequential full-sort batches a history index, like general models get.
+
+    RecBole 1.2.1 masks nothing but the padding item when it ranks for a sequential model
+    (`collate_fn` returns `None` as the history index). A loader given `seen_items`
+    (internal user id → item id tensor) masks those items of each row's user, so that the
+    ranking excludes what ours excludes: train items at validation, train + validation at test.
+    """
+    import torch  # type: ignore[import-not-found]
+    from recbole.data.dataloader.general_dataloader import (  # type: ignore[import-not-found]
+        FullSortEvalDataLoader,
+    )
+
+    collate = FullSortEvalDataLoader.collate_fn
+
+    def collate_fn(self: Any, index: Any) -> Any:
+        batch = collate(self, index)
+        seen = getattr(self, "seen_items", None)
+        if not self.is_sequential or seen is None:
+            return batch
+        interaction, _, positive_u, positive_i = batch
+        items = [seen[uid] for uid in interaction[self.uid_field].tolist()]
+        history_u = torch.cat([torch.full_like(row, i) for i, row in enumerate(items)])
+        return interaction, (history_u, torch.cat(items)), positive_u, positive_i
+
+    FullSortEvalDataLoader.collate_fn = collate_fn
 
 
 def base_config(job: Mapping[str, Any], setting_dir: Path) -> dict[str, Any]:
@@ -90,7 +124,7 @@ def base_config(job: Mapping[str, Any], setting_dir: Path) -> dict[str, Any]:
         "metric_decimal_place": 6,
         "epochs": job.get("epochs", DEFAULT_EPOCHS),
         "eval_step": 1,
-        "stopping_step": 10,
+        "stopping_step": job.get("stopping_step", 10),
         "seed": job["seed"],
         "reproducibility": True,
         "use_gpu": False,
@@ -102,6 +136,24 @@ def base_config(job: Mapping[str, Any], setting_dir: Path) -> dict[str, Any]:
         "save_dataset": False,
         "save_dataloaders": False,
         "log_wandb": False,
+        **(sequential_config(job) if job.get("sequential") else {}),
+    }
+
+
+def sequential_config(job: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings for (history, next item) benchmark files: RecBole's sequential dataset
+    takes `item_id_list` as given, remapped with `item_id`; ranking is over all items."""
+    return {
+        "load_col": {"inter": ["user_id", "item_id_list", "item_id"]},
+        "alias_of_item_id": ["item_id_list"],
+        "MAX_ITEM_LIST_LENGTH": job.get("max_history", 50),
+        "train_neg_sample_args": None,  # cross-entropy over all items (RecBole's default loss)
+        "eval_args": {
+            "split": {"LS": "valid_and_test"},  # unused: benchmark files are the split
+            "group_by": "user",
+            "order": "TO",  # SequentialDataset.build insists on it
+            "mode": "full",
+        },
     }
 
 
@@ -171,6 +223,122 @@ def check_protocol(job: Mapping[str, Any], dataset: Any, loaders: Sequence[Any])
     }
 
 
+def seen_items(job: Mapping[str, Any]) -> dict[str, dict[str, set[str]]]:
+    """User token → item tokens to exclude when ranking for each part: train items at
+    validation, train + validation items at test (read from the interaction-per-row export
+    of the same split, `job["seen_from"]`)."""
+    source = job["seen_from"]
+    dataset_dir = Path(source["data_path"]) / source["dataset"]
+    files = {part: read_part_tokens(dataset_dir, source["dataset"], part) for part in PARTS}
+    test = {user: items | files["valid"].get(user, set()) for user, items in files["train"].items()}
+    return {
+        "valid": files["train"],
+        "test": test,
+        "targets_valid": files["valid"],
+        "targets_test": files["test"],
+    }
+
+
+def attach_seen_items(dataset: Any, loaders: Sequence[Any], seen: Mapping[str, Any]) -> None:
+    """Give the validation and test loaders their users' seen items as internal ids."""
+    import torch  # type: ignore[import-not-found]
+
+    user_ids = dataset.field2token_id[dataset.uid_field]
+    item_ids = dataset.field2token_id[dataset.iid_field]
+    for part, loader in (("valid", loaders[1]), ("test", loaders[2])):
+        loader.seen_items = {
+            user_ids[user]: torch.tensor(sorted(item_ids[item] for item in items))
+            for user, items in seen[part].items()
+            if user in user_ids
+        }
+
+
+def check_sequence_protocol(
+    job: Mapping[str, Any], dataset: Any, loaders: Sequence[Any], seen: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check the sequential files as RecBole loaded them against the split.
+
+    Every exported row is loaded; a validation row's history holds only train items and its
+    target is the user's validation item; a test row's history holds only train +
+    validation items and its target is the test item; each row's mask is exactly the
+    user's seen items (what `collate_fn` will exclude) and never its target.
+    """
+    user_tokens = dataset.field2id_token[dataset.uid_field]
+    item_tokens = dataset.field2id_token[dataset.iid_field]
+    dataset_dir = Path(job["data_path"]) / job["dataset"]
+    checks: dict[str, Any] = {"rows": {}}
+    for part, loader in zip(PARTS, loaders, strict=True):
+        with open(dataset_dir / f"{job['dataset']}.{part}.inter", encoding="utf-8") as handle:
+            in_file = sum(1 for _ in handle) - 1
+        checks["rows"][part] = {"file": in_file, "loaded": len(loader._dataset.inter_feat)}
+    list_field = dataset.item_id_list_field
+    for part, loader in (("valid", loaders[1]), ("test", loaders[2])):
+        feat = loader._dataset.inter_feat
+        bad_history = bad_target = bad_mask = 0
+        for row in range(len(feat)):
+            uid = int(feat[dataset.uid_field][row])
+            user = user_tokens[uid]
+            length = int(feat[dataset.item_list_length_field][row])
+            history = {item_tokens[i] for i in feat[list_field][row][:length].tolist()}
+            target = item_tokens[int(feat[dataset.iid_field][row])]
+            expected = seen[part].get(user, set())
+            bad_history += not history <= expected
+            bad_target += target not in seen[f"targets_{part}"].get(user, set())
+            masked = {item_tokens[i] for i in loader.seen_items[uid].tolist()}
+            bad_mask += masked != expected or target in masked
+        checks[part] = {
+            "rows": len(feat),
+            "history_outside_seen": bad_history,
+            "target_not_the_split_item": bad_target,
+            "mask_not_seen_items": bad_mask,
+            "masks": "train" if part == "valid" else "train+valid",
+        }
+    checks["no_rows_dropped"] = all(v["file"] == v["loaded"] for v in checks["rows"].values())
+    checks["protocol_ok"] = checks["no_rows_dropped"] and all(
+        checks[part][name] == 0
+        for part in ("valid", "test")
+        for name in ("history_outside_seen", "target_not_the_split_item", "mask_not_seen_items")
+    )
+    return checks
+
+
+class MaskAudit:
+    """Counts, over every ranked row, whether exactly the seen items (and the padding item)
+    scored -inf and the target did not: the masking as the trainer applied it."""
+
+    def __init__(self) -> None:
+        self.phase = "valid"
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def wrap(self, trainer: Any) -> None:
+        """Route the trainer's full-sort batches through `audit`."""
+        evaluate_batch = trainer._full_sort_batch_eval
+
+        def audited(batched_data: Any) -> Any:
+            result = evaluate_batch(batched_data)
+            self.audit(batched_data[1], result[1], result[3])
+            return result
+
+        trainer._full_sort_batch_eval = audited
+
+    def audit(self, history_index: Any, scores: Any, targets: Any) -> None:
+        """Compare the -inf cells of each row with the history index the loader gave."""
+        import torch  # type: ignore[import-not-found]
+
+        counts = self.counts.setdefault(
+            self.phase, {"rows": 0, "rows_masked_exactly": 0, "targets_masked": 0}
+        )
+        expected = torch.zeros_like(scores, dtype=torch.bool)
+        expected[:, 0] = True
+        if history_index is not None:
+            expected[history_index] = True
+        masked = torch.isneginf(scores)
+        counts["rows"] += len(scores)
+        counts["rows_masked_exactly"] += int((masked == expected).all(dim=1).sum())
+        rows = torch.arange(len(scores))
+        counts["targets_masked"] += int(masked[rows, targets.cpu()].sum())
+
+
 def fit_setting(
     job: Mapping[str, Any], params: Mapping[str, Any], index: int, verify: bool
 ) -> dict[str, Any]:
@@ -185,12 +353,20 @@ def fit_setting(
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     loaders = data_preparation(config, dataset)
-    checks = check_protocol(job, dataset, loaders) if verify else None
+    if job.get("sequential"):
+        seen = seen_items(job)
+        attach_seen_items(dataset, loaders, seen)
+        checks = check_sequence_protocol(job, dataset, loaders, seen) if verify else None
+    else:
+        checks = check_protocol(job, dataset, loaders) if verify else None
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, loaders[0]._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    audit = MaskAudit()
+    audit.wrap(trainer)
     epoch_seconds = 0.0
-    train_epoch = trainer._train_epoch
+    epoch_log: list[dict[str, float]] = []
+    train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
 
     def timed_epoch(*args: Any, **kwargs: Any) -> Any:
         nonlocal epoch_seconds
@@ -198,9 +374,19 @@ def fit_setting(
         try:
             return train_epoch(*args, **kwargs)
         finally:
-            epoch_seconds += time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            epoch_seconds += seconds
+            epoch_log.append({"train_s": round(seconds, 3)})
 
-    trainer._train_epoch = timed_epoch
+    def timed_valid(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        score, result = valid_epoch(*args, **kwargs)
+        seconds = time.perf_counter() - started
+        epoch_log[-1] |= {"valid_s": round(seconds, 3), "valid_ndcg@10": round(float(score), 6)}
+        print(f"epoch {len(epoch_log)}: {epoch_log[-1]}", file=sys.stderr, flush=True)
+        return score, result
+
+    trainer._train_epoch, trainer._valid_epoch = timed_epoch, timed_valid
     valid_curve: list[float] = []
     started = time.perf_counter()
     best_score, best_result = trainer.fit(
@@ -213,6 +399,10 @@ def fit_setting(
     )
     seconds = time.perf_counter() - started
     best_epoch = max(range(len(valid_curve)), key=valid_curve.__getitem__) if valid_curve else 0
+    # 1-based epoch whose weights RecBole keeps: the last of equal bests (`>=` in early_stopping)
+    kept_epoch = (
+        max(range(len(valid_curve)), key=lambda i: (valid_curve[i], i)) + 1 if valid_curve else 0
+    )
     return {
         "params": dict(params),
         "valid": {key: float(value) for key, value in (best_result or {}).items()},
@@ -221,6 +411,9 @@ def fit_setting(
         "epoch_seconds": epoch_seconds,
         "epochs_run": len(trainer.train_loss_dict),
         "best_epoch": best_epoch,
+        "kept_epoch": kept_epoch,
+        "epoch_log": epoch_log,
+        "audit": audit,
         "checks": checks,
         "trainer": trainer,
         "test_loader": loaders[2],
@@ -233,6 +426,8 @@ def run_job(job: Mapping[str, Any]) -> dict[str, Any]:
     import torch  # type: ignore[import-not-found]
 
     patch_recbole()
+    if "threads" in job:
+        torch.set_num_threads(int(job["threads"]))
     trials = []
     best: dict[str, Any] | None = None
     checks = None
@@ -255,6 +450,7 @@ def run_job(job: Mapping[str, Any]) -> dict[str, Any]:
                     "epoch_seconds",
                     "epochs_run",
                     "best_epoch",
+                    "kept_epoch",
                 )
             }
         )
@@ -266,6 +462,7 @@ def run_job(job: Mapping[str, Any]) -> dict[str, Any]:
             shutil.rmtree(trial["setting_dir"], ignore_errors=True)
     if best is None:
         raise ValueError("the grid has no settings")
+    best["audit"].phase = "test"
     test = best["trainer"].evaluate(best["test_loader"], load_best_model=True, show_progress=False)
     shutil.rmtree(job["checkpoint_dir"], ignore_errors=True)
     metrics = {f"{name}@{k}": float(test[f"{name}@{k}"]) for name in TEST_METRICS for k in KS}
@@ -285,6 +482,9 @@ def run_job(job: Mapping[str, Any]) -> dict[str, Any]:
         "epoch_seconds": round(best["epoch_seconds"], 3),
         "epochs_run": best["epochs_run"],
         "best_epoch": best["best_epoch"],
+        "kept_epoch": best["kept_epoch"],
+        "epoch_log": best["epoch_log"],
+        "mask_audit": best["audit"].counts,
         "trials": trials,
         "grid": job["grid"],
         "peak_rss_mb": round(peak_rss_mb(), 1),

@@ -5,8 +5,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.recbole_export import DATASET, HEADER, PARTS, export_split, part_path, read_part
-from ml.data.dataset import InteractionData
+from bench.recbole_export import (
+    DATASET,
+    HEADER,
+    PARTS,
+    SEQUENCE_DATASET,
+    export_sequences,
+    export_split,
+    part_path,
+    read_part,
+    read_sequences,
+)
+from ml.data.dataset import InteractionData, from_arrays
 from ml.data.splits import Split, random_split, temporal_split
 
 
@@ -65,3 +75,56 @@ def test_export_digest_follows_content(small_data: InteractionData, tmp_path: Pa
 
     assert first == again != other
     assert np.all([part_path(tmp_path / "a" / DATASET, part).is_file() for part in PARTS])
+
+
+def external_sequence(data: InteractionData, items: np.ndarray | list[int]) -> list[str]:
+    """External item ids of item indexes, in order."""
+    return [data.item_ids[int(item)] for item in items]
+
+
+@pytest.mark.parametrize("max_history", [3, 50])
+def test_sequence_files_reproduce_the_temporal_split(
+    small_data: InteractionData, tmp_path: Path, max_history: int
+) -> None:
+    split = temporal_split(small_data)
+
+    export_sequences(small_data, split, tmp_path, max_history=max_history)
+
+    rows = {part: read_sequences(tmp_path / SEQUENCE_DATASET, part) for part in PARTS}
+    expected = split_pairs(small_data, split)
+    for user in range(small_data.n_users):
+        user_id = small_data.user_ids[user]
+        train = external_sequence(small_data, split.train_sequence(user))
+        valid = [item for u, item in expected["valid"] if u == user_id]
+        test = [item for u, item in expected["test"] if u == user_id]
+        train_rows = [row for row in rows["train"] if row[0] == user_id]
+        # RecBole's augmentation: each train item after the first, from the items before it.
+        assert [target for _, _, target in train_rows] == train[1:]
+        assert [history for _, history, _ in train_rows] == [
+            train[max(0, end - max_history) : end] for end in range(1, len(train))
+        ]
+        assert [(h, t) for u, h, t in rows["valid"] if u == user_id] == [
+            (train[-max_history:], item) for item in valid
+        ]
+        assert [(h, t) for u, h, t in rows["test"] if u == user_id] == [
+            ((train + valid)[-max_history:], item) for item in test
+        ]
+
+
+def test_sequence_histories_follow_time_then_row_order(tmp_path: Path) -> None:
+    # u1's items b and c share a timestamp: file order (c before b) breaks the tie.
+    data = from_arrays(
+        ["u1", "u1", "u1", "u1", "u1"],
+        ["a", "c", "b", "d", "e"],
+        None,
+        np.array([1.0, 5.0, 5.0, 2.0, 9.0]),
+    )
+    split = temporal_split(data)
+
+    export_sequences(data, split, tmp_path)
+
+    (test_row,) = read_sequences(tmp_path / SEQUENCE_DATASET, "test")
+    (valid_row,) = read_sequences(tmp_path / SEQUENCE_DATASET, "valid")
+    assert test_row == ("u1", ["a", "d", "c", "b"], "e")
+    assert valid_row == ("u1", ["a", "d", "c"], "b")
+    assert [row[2] for row in read_sequences(tmp_path / SEQUENCE_DATASET, "train")] == ["d", "c"]
