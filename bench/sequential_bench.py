@@ -1,7 +1,8 @@
-"""Sequential models (NextItNet, SASRec) against order-blind ones (Pop, EASE) on ML-100K.
+"""Sequential models (NextItNet, SASRec, TIGER) against order-blind ones (Pop, EASE) on ML-100K.
 
     flock /tmp/bench.lock env OMP_NUM_THREADS=2 .venv/bin/python bench/sequential_bench.py \
-        [--device auto|cpu|cuda] [--models pop ease nextitnet sasrec] [--epochs 25] [--full-grid]
+        [--device auto|cpu|cuda] [--models pop ease nextitnet sasrec tiger] [--epochs 25] \
+        [--full-grid] [--output bench/results_sequential.md]
 
 Temporal split (leave-one-out by time) and the project's protocol
 (`ml.evaluation.protocol.tune_and_evaluate`): every grid setting is fit on the train part
@@ -17,6 +18,7 @@ bench/results_sequential.md.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -41,7 +43,7 @@ from ml.evaluation.run_movielens import GRIDS, find_wheel  # noqa: E402
 
 RESULTS_FILE = ROOT / "bench" / "results_sequential.md"
 SEED = 2020
-SEQUENTIAL = ("nextitnet", "sasrec")
+SEQUENTIAL = ("nextitnet", "sasrec", "tiger")
 ORDER_BLIND = ("pop", "ease")
 TARGET_RATIO = 1.10
 DEFAULT_EPOCHS = 25
@@ -53,6 +55,7 @@ PATIENCE = 5
 QUICK_GRIDS: Mapping[str, Mapping[str, Sequence[HyperValue]]] = {
     "nextitnet": {"dim": [64], "blocks": [4]},
     "sasrec": {"dim": [64], "layers": [2]},
+    "tiger": {"dim": [64], "max_length": [20]},
 }
 
 
@@ -206,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", default=[*ORDER_BLIND, *SEQUENTIAL])
     parser.add_argument("--output", type=Path, default=RESULTS_FILE)
     parser.add_argument("--full-grid", action="store_true", help="the registered grids")
+    parser.add_argument("--json", type=Path, help="also write the rows and context as JSON")
     arguments = parser.parse_args(argv)
     unknown = set(arguments.models) - {*ORDER_BLIND, *SEQUENTIAL}
     if unknown:
@@ -235,6 +239,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     text = report(rows, context)
     arguments.output.write_text(text, encoding="utf-8")
+    if arguments.json:  # read by bench/recbole_sequential.py
+        arguments.json.parent.mkdir(parents=True, exist_ok=True)
+        arguments.json.write_text(
+            json.dumps({"context": context, "rows": rows}, indent=2, default=float)
+        )
     print(text)
 
 

@@ -39,6 +39,7 @@ TORCH_ALGORITHMS: dict[str, str] = {
     "nextitnet": "ml.algorithms.nextitnet:NextItNet",
     "sasrec": "ml.algorithms.sasrec:SASRec",
     "semantic_ids": "ml.algorithms.semantic_ids:SemanticIDs",
+    "tiger": "ml.algorithms.generative:TIGER",
 }
 
 

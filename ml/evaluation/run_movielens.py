@@ -38,6 +38,7 @@ GRIDS: Mapping[str, Mapping[str, Sequence[HyperValue]]] = {
     "nextitnet": {"dim": [64, 128], "blocks": [4, 8], "progress": [False]},
     "sasrec": {"dim": [64, 128], "layers": [2, 4], "progress": [False]},
     "semantic_ids": {"weight": [0.1, 0.3], "progress": [False]},
+    "tiger": {"dim": [64, 128], "max_length": [20, 50], "progress": [False]},
 }
 COLUMNS = (
     "recall@10",

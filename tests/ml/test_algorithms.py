@@ -28,6 +28,8 @@ SMALL_SETTINGS: dict[str, dict[str, Any]] = {
     "sasrec": {"dim": 8, "layers": 1, "epochs": 2, "seed": 1, "progress": False},
     "semantic_ids": dict(levels=2, codebook_size=4, content_dim=4, collab_dim=4, hidden=8)
     | {"latent": 4, "epochs": 5, "seed": 1, "progress": False},
+    "tiger": dict(levels=2, codebook_size=4, semantic_dim=4, quantizer_epochs=5, dim=8)
+    | {"layers": 1, "heads": 1, "beam": 3, "epochs": 2, "seed": 1, "progress": False},
 }
 
 

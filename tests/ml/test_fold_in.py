@@ -22,7 +22,7 @@ NAMES = registry.algorithm_names()
 EXACT = ("pop", "itemknn", "ease", "content", "hybrid", "multvae", "recvae")
 EMBEDDED = ("als", "bpr", "multvae", "recvae", "nextitnet", "sasrec")
 # Order-aware: a history is a sequence, so repeating an item is not adding its weight.
-SEQUENTIAL = ("nextitnet", "sasrec")
+SEQUENTIAL = ("nextitnet", "sasrec", "tiger")
 # Trained long enough that the BPR user factors carry signal, not their random start.
 TRAINED_BPR: dict[str, Any] = {
     "factors": 4,
