@@ -117,15 +117,16 @@ class Setup:
         if self.env.get("REDIS_URL"):
             _manage_env(self.env, "shell", "-c", FLUSH_CODE)
 
-    def precompute(self) -> bool:
-        """Precompute every visitor's home answer as the worker does after training
-        (only with a shared cache: gunicorn's per-process caches cannot be filled)."""
-        if not self.env.get("REDIS_URL"):
-            return False
+    @property
+    def can_precompute(self) -> bool:
+        """Only a shared cache (Redis) can be filled from outside gunicorn's processes."""
+        return bool(self.env.get("REDIS_URL"))
+
+    def precompute(self) -> None:
+        """Precompute every visitor's home answer as the worker does after training."""
         started = time.monotonic()
         _manage_env(self.env, "precompute_recommendations", "--k", "10")
         log(f"precomputed in {time.monotonic() - started:.1f} s")
-        return True
 
     def server(self, config: ServerConfig) -> Gunicorn:
         return Gunicorn(config, self.env, WORK_DIR / "gunicorn.log")
@@ -177,10 +178,12 @@ def api_rows(
                 ("precomputed", passes),
                 ("warm", passes * setup.warm_passes),
             ):
+                if phase == "precomputed" and not (precomputed and setup.can_precompute):
+                    continue
                 if phase in ("cold", "precomputed"):
                     setup.flush()
-                if phase == "precomputed" and not (precomputed and setup.precompute()):
-                    continue
+                if phase == "precomputed":
+                    setup.precompute()
                 result = wrk_run(
                     url=server.url,
                     request_file=requests,
