@@ -95,6 +95,9 @@ def test_the_command_fills_a_shared_cache_and_refuses_a_per_process_one(
     }
     settings.CACHES = {**settings.CACHES, "recommendations": shared}
 
+    for bad, message in ((["--k", "0"], "between 1 and 50"), (["--limit", "-1"], "0 or more")):
+        with pytest.raises(CommandError, match=message):
+            call_command("precompute_recommendations", *bad, verbosity=0)
     call_command("precompute_recommendations", "--limit", "5", "--k", "3", verbosity=0)
 
     out = capsys.readouterr().out

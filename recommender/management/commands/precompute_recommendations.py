@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from recommender.answers import answers_precompute, precompute_reaches_serving
+from recommender.apis import MAX_K
 
 
 class Command(BaseCommand):
@@ -26,6 +27,10 @@ class Command(BaseCommand):
         k = options["k"]
         assert limit is None or isinstance(limit, int)
         assert isinstance(k, int)
+        if not 1 <= k <= MAX_K:
+            raise CommandError(f"--k must be between 1 and {MAX_K} (the API's range), not {k}.")
+        if limit is not None and limit < 0:
+            raise CommandError(f"--limit must be 0 or more, not {limit}.")
         with tqdm(unit="visitor", disable=options.get("verbosity") == 0) as bar:
 
             def progress(done: int, total: int) -> None:
