@@ -263,6 +263,9 @@ def command_run(args: argparse.Namespace) -> int:
     _manage("setup_schedules", env=env)
     if not args.no_demo:
         _manage("train_models", "--if-none-active", env=env)  # the worker picks it up
+    # Worker and beat would race to create the broker's queue rows on a fresh database.
+    declare = "from webapp.celery import broker_queues_declare as d; d()"
+    subprocess.run([sys.executable, "-c", declare], cwd=BASE_DIR, env=env, check=True)
     processes = _start_services(env, args.port)
     _log(f"site:  http://127.0.0.1:{args.port}/")
     _log(f"admin: http://127.0.0.1:{args.port}/admin/  user: admin  password: {password}")

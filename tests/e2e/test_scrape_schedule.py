@@ -18,7 +18,7 @@ from scraper.models import CompetitorProduct, PriceObservation, ScrapeRun, Sourc
 from scraper.models.sources import ScrapeRunStatus, SourceKind
 from tests.scraper.crawl_fixtures import ROOT, child_env
 from tests.scraper.sites.fixture_shop import FixtureShop
-from webapp.celery import app
+from webapp.celery import app, broker_queues_declare
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 DEADLINE_SECONDS = 75
@@ -49,6 +49,7 @@ def beat_and_worker(tmp_path: Path) -> Iterator[Path]:
         ],
     }
     env = child_env(CELERY_BROKER_URL=app.conf.broker_url)
+    assert "scrape" in broker_queues_declare()  # no race between beat and worker over it
     processes = []
     for name, command in commands.items():
         with (tmp_path / f"{name}.log").open("wb") as log:
