@@ -259,7 +259,7 @@ def command_run(args: argparse.Namespace) -> int:
     _manage("migrate", "--noinput", env=env)
     if not args.no_demo:
         _manage("load_movielens", env=env)
-    _manage("ensure_admin", "--username", "admin", "--password", password, env=env)
+    _manage("ensure_admin", "--username", "admin", f"--password={password}", env=env)
     _manage("setup_schedules", env=env)
     if not args.no_demo:
         _manage("train_models", "--if-none-active", env=env)  # the worker picks it up
