@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from tests.factories import InteractionFactory
-from webapp.celery import app
+from webapp.celery import app, broker_queues_declare
 from webapp.models import Interaction
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -35,6 +35,7 @@ def worker_and_beat(tmp_path: Path) -> Iterator[None]:
         DJANGO_SETTINGS_MODULE="webapp.settings.test",
         EVENT_RETENTION_DAYS="3650",
     )
+    assert "default" in broker_queues_declare()  # no race between beat and worker over it
     base = [sys.executable, "-m", "celery", "-A", "webapp"]
     commands = [
         [*base, "worker", "-Q", "default", "--concurrency", "1", "--pool", "solo", "-n", "e2e@%h"],

@@ -16,7 +16,7 @@ from ml.selectors import model_version_active
 from ml.services.artifacts import ITEM_IDS_FILE, USER_IDS_FILE
 from ml.services.training_runs import training_run_queue
 from tests.ml.test_registry import EASE_PLAN, POP_PLAN, create_clustered_interactions
-from webapp.celery import app
+from webapp.celery import app, broker_queues_declare
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,7 @@ def train_worker(artifact_dir: Path, tmp_path: Path) -> Iterator[Path]:
         DJANGO_SETTINGS_MODULE="webapp.settings.test",
         ML_ARTIFACT_DIR=str(artifact_dir),
     )
+    assert "train" in broker_queues_declare()  # before the worker and the test publish
     log = tmp_path / "worker.log"
     command = [
         *(sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "train"),
