@@ -21,7 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ml.algorithms.base import HyperValue, Recommender, mask_items, top_k
 from ml.algorithms.code_transformer import PAD, CodeTransformer, TokenLayout
@@ -41,6 +40,7 @@ from ml.algorithms.torch_training import (
     RankingValidator,
     TrainingReport,
     adamw,
+    clipped_step,
     load_state_arrays,
     resolve_device,
     seeded,
@@ -245,11 +245,7 @@ class TIGER(Recommender):
             losses = []
             for batch in shuffled_batches(len(windows), self.batch_size, rng):
                 loss = self._loss(network, all_windows[torch.from_numpy(batch).to(device)])
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(network.parameters(), GRADIENT_CLIP)
-                optimizer.step()
-                losses.append(loss.item())
+                losses.append(clipped_step(network, optimizer, loss, GRADIENT_CLIP))
             return float(np.mean(losses))
 
         return run_epoch

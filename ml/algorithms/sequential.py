@@ -35,6 +35,7 @@ from ml.algorithms.torch_training import (
     RankingValidator,
     TrainingReport,
     adamw,
+    clipped_step,
     load_state_arrays,
     resolve_device,
     score_in_batches,
@@ -165,11 +166,7 @@ class SequentialRecommender(Recommender):
                 # Only positions with a target reach the (n_items-wide) output layer.
                 states = network.hidden(all_inputs[index])[known]
                 loss = F.cross_entropy(network.item_logits(states), batch_targets[known])
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(network.parameters(), GRADIENT_CLIP)
-                optimizer.step()
-                losses.append(loss.item())
+                losses.append(clipped_step(network, optimizer, loss, GRADIENT_CLIP))
             return float(np.mean(losses))
 
         return run_epoch

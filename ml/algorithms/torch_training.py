@@ -85,6 +85,17 @@ def adamw(
     return torch.optim.AdamW(groups, lr=learning_rate)
 
 
+def clipped_step(
+    network: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: float
+) -> float:
+    """One optimizer step on `loss` with the gradient norm clipped to `clip`; the loss."""
+    optimizer.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(network.parameters(), clip)
+    optimizer.step()
+    return float(loss.item())
+
+
 def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
     """Rows of a sparse matrix as a dense float32 tensor on `device`."""
     return torch.from_numpy(matrix[rows].toarray().astype(np.float32, copy=False)).to(device)
