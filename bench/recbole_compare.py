@@ -289,7 +289,9 @@ def run_recbole(job: Job, extra: Mapping[str, Any] | None = None) -> dict[str, A
             if process.poll() is None:  # we are being stopped: do not leave the runner behind
                 process.terminate()
                 process.wait()
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    # A stopped runner leaves its checkpoints (and resume state) for the next run to go on from.
+    if code == 0:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     if code != 0 or not out_file.exists():
         raise RuntimeError(f"runner exited {code}; see {LOG_DIR / f'recbole-{name}.log'}")
     result: dict[str, Any] = json.loads(out_file.read_text(encoding="utf-8"))

@@ -339,6 +339,79 @@ class MaskAudit:
         counts["targets_masked"] += int(masked[rows, targets.cpu()].sum())
 
 
+class EpochResume:
+    """Lets a killed fit continue after its last validated epoch instead of starting over.
+
+    After every validation the trainer's whole state (weights, optimizer, early-stopping
+    counters, the train loader's shuffling generator, the RNGs, the curves so far) is
+    written atomically to `resume.pth` in the setting's folder, next to the best weights
+    RecBole saves itself. A later run of the same job and setting loads it and goes on
+    with the next epoch, so a 4-hour fit can be completed across sittings; its training
+    seconds add up over the runs. A state written for another job or setting is ignored.
+    """
+
+    def __init__(self, setting_dir: Path, job: Mapping[str, Any], params: Mapping[str, Any]):
+        self.path = setting_dir / "resume.pth"
+        spec = {key: value for key, value in job.items() if key != "threads"}
+        self.identity = json.dumps({"job": spec, "params": params}, sort_keys=True, default=str)
+
+    def save(
+        self, trainer: Any, train_loader: Any, epoch: int, progress: Mapping[str, Any]
+    ) -> None:
+        """Write the state after `epoch` (0-based) has been validated."""
+        import random
+
+        import numpy
+        import torch  # type: ignore[import-not-found]
+
+        state = {
+            "identity": self.identity,
+            "epoch": epoch,
+            "cur_step": trainer.cur_step,
+            "best_valid_score": trainer.best_valid_score,
+            "best_valid_result": trainer.best_valid_result,
+            "saved_model_file": trainer.saved_model_file,
+            "train_loss_dict": dict(trainer.train_loss_dict),
+            "state_dict": trainer.model.state_dict(),
+            "optimizer": trainer.optimizer.state_dict(),
+            "generator": train_loader.generator.get_state(),
+            "rng": (torch.get_rng_state(), numpy.random.get_state(), random.getstate()),
+            "progress": dict(progress),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        torch.save(state, temporary, pickle_protocol=4)
+        os.replace(temporary, self.path)
+
+    def restore(self, trainer: Any, train_loader: Any) -> dict[str, Any] | None:
+        """Load a state of this job and setting into `trainer`; its progress, or None."""
+        import random
+
+        import numpy
+        import torch  # type: ignore[import-not-found]
+
+        if not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        if state.get("identity") != self.identity or not Path(state["saved_model_file"]).exists():
+            print(f"ignoring {self.path}: another job or no best weights", file=sys.stderr)
+            return None
+        trainer.start_epoch = state["epoch"] + 1
+        trainer.cur_step = state["cur_step"]
+        trainer.best_valid_score = state["best_valid_score"]
+        trainer.best_valid_result = state["best_valid_result"]
+        trainer.saved_model_file = state["saved_model_file"]
+        trainer.train_loss_dict.update(state["train_loss_dict"])
+        trainer.model.load_state_dict(state["state_dict"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        train_loader.generator.set_state(state["generator"])
+        torch_rng, numpy_rng, python_rng = state["rng"]
+        torch.set_rng_state(torch_rng)
+        numpy.random.set_state(numpy_rng)
+        random.setstate(python_rng)
+        return {**state["progress"], "best_valid_result": state["best_valid_result"]}
+
+
 def fit_setting(
     job: Mapping[str, Any], params: Mapping[str, Any], index: int, verify: bool
 ) -> dict[str, Any]:
@@ -388,16 +461,42 @@ def fit_setting(
 
     trainer._train_epoch, trainer._valid_epoch = timed_epoch, timed_valid
     valid_curve: list[float] = []
+    resume = EpochResume(setting_dir, job, params)
+    earlier = resume.restore(trainer, loaders[0])
+    if earlier is not None:
+        valid_curve, epoch_log[:] = earlier["valid_curve"], earlier["epoch_log"]
+        epoch_seconds = earlier["epoch_seconds"]
+        print(f"resumed after epoch {len(valid_curve)}", file=sys.stderr, flush=True)
+    seconds_before = earlier["train_seconds"] if earlier is not None else 0.0
     started = time.perf_counter()
-    best_score, best_result = trainer.fit(
-        loaders[0],
-        loaders[1],
-        verbose=False,
-        saved=True,
-        show_progress=False,
-        callback_fn=lambda epoch, score: valid_curve.append(float(score)),
-    )
-    seconds = time.perf_counter() - started
+
+    def after_validation(epoch: int, score: float) -> None:
+        valid_curve.append(float(score))
+        resume.save(
+            trainer,
+            loaders[0],
+            epoch,
+            {
+                "valid_curve": valid_curve,
+                "epoch_log": epoch_log,
+                "epoch_seconds": epoch_seconds,
+                "train_seconds": seconds_before + time.perf_counter() - started,
+            },
+        )
+
+    finished = trainer.cur_step > trainer.stopping_step or trainer.start_epoch >= trainer.epochs
+    if earlier is not None and finished:  # killed after its last validation: nothing to train
+        best_score, best_result = trainer.best_valid_score, trainer.best_valid_result
+    else:
+        best_score, best_result = trainer.fit(
+            loaders[0],
+            loaders[1],
+            verbose=False,
+            saved=True,
+            show_progress=False,
+            callback_fn=after_validation,
+        )
+    seconds = seconds_before + time.perf_counter() - started
     best_epoch = max(range(len(valid_curve)), key=valid_curve.__getitem__) if valid_curve else 0
     # 1-based epoch whose weights RecBole keeps: the last of equal bests (`>=` in early_stopping)
     kept_epoch = (

@@ -12,9 +12,11 @@ the interaction-per-row export of the same split. The runner (bench/recbole_runn
 RecBole's venv) fits each model on train, early-stops on validation NDCG@10 with our
 patience, masks the user's train items at validation and train + validation items at
 test (RecBole masks none for sequential models), and reads test once. Each finished
-(model, seed) lands in var/bench/recbole/sequential/; a killed run restarts the job that
-was in progress. The report puts the results next to ours (bench/sequential_bench.py's
-JSON, or its markdown table) in bench/results_sequential_recbole.md.
+(model, seed) lands in var/bench/recbole/sequential/; a killed run goes on from the last
+validated epoch of the job that was in progress (the runner's `EpochResume`); runs with
+different `--models` can go side by side. The report puts the results next to ours
+(bench/sequential_bench.py's JSON, or its markdown table) in
+bench/results_sequential_recbole.md.
 """
 
 import argparse
@@ -25,7 +27,8 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,27 +162,40 @@ def read_record(path: Path) -> dict[str, Any] | None:
 
 
 def run(models: Sequence[str], seeds: Sequence[int], refresh: bool, epochs: int) -> None:
-    """Run every (model, seed) not cached, holding this script's own lock."""
+    """Run every (model, seed) not cached. Each model holds its own lock, so two runs with
+    different `--models` share the cores; the export is serialised by the script's lock."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    with LOCK_FILE.open("w") as lock:
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    log(f"[run] sequential pid={os.getpid()} models={list(models)} seeds={list(seeds)}")
+    splits = Splits()
+    try:
+        for seed in seeds:
+            with holding(LOCK_FILE, wait=True):
+                data_hash = export(splits, seed)
+            for model in models:
+                with holding(OUTPUT / f"sequential-{model}.lock", wait=False) as held:
+                    if held:
+                        run_one(model, seed, data_hash, refresh, epochs)
+                    else:
+                        log(f"[skip] sequential {model}: another run holds its lock")
+    except (SystemExit, KeyboardInterrupt):
+        log("[run] sequential stopped; the job in progress resumes from its last epoch")
+        raise
+    log("[run] sequential finished")
+
+
+@contextmanager
+def holding(path: Path, wait: bool) -> Iterator[bool]:
+    """Hold an exclusive lock on `path` (True), or, with wait=False, yield False if taken."""
+    with path.open("w") as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise SystemExit(f"another run holds {LOCK_FILE}") from None
+            yield False
+            return
         lock.write(str(os.getpid()))
         lock.flush()
-        signal.signal(signal.SIGTERM, stop_on_sigterm)
-        log(f"[run] sequential pid={os.getpid()} models={list(models)} seeds={list(seeds)}")
-        splits = Splits()
-        try:
-            for seed in seeds:
-                data_hash = export(splits, seed)
-                for model in models:
-                    run_one(model, seed, data_hash, refresh, epochs)
-        except (SystemExit, KeyboardInterrupt):
-            log("[run] sequential stopped; the job in progress is not cached, a rerun resumes")
-            raise
-        log("[run] sequential finished")
+        yield True
 
 
 def current_records(seeds: Sequence[int]) -> list[dict[str, Any]]:

@@ -6,7 +6,9 @@ kept as the pieces between those URLs' origins and joined with the caller's orig
 served. The same entry therefore serves every host name of the site, and it can be
 rendered before any request arrives: `answers_precompute` fills the home answer of
 every recently active visitor after each training ("precomputed top-N per user"), so
-a visitor's first request after a retraining is a cache hit.
+a visitor's first request after a retraining is a cache hit, and `answers_refresh`
+renders a visitor's answer again right after their new events (queued by
+`recommender.signals`), so their next request is a hit too.
 
 Keys are those of `served_cache_identity`: the visitor and their event generation, the
 active model versions, the experiment variants and the live merchandising rules. A new
@@ -16,7 +18,7 @@ event, a promotion or a rule change makes an entry unreachable, never stale.
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +45,7 @@ logger = logging.getLogger(__name__)
 AnswerParts = tuple[bytes, ...]
 KEY_PREFIX = "recs:api:v2"
 PRECOMPUTE_CHUNK = 500
+REFRESH_K = 10  # the API's default k: the answer a widget or page asks for first
 
 
 def answer_key(*, placement: str, item: str, category: str, identity: str, k: int) -> str:
@@ -140,19 +143,8 @@ def answers_precompute(
     cache = caches["recommendations"]
     answers = degraded = 0
     for done, visitor in enumerate([None, *_recent_visitors(limit)]):
-        served = placement_shelf(visitor=visitor, placement=Placement.HOME, k=k, strategies={})
-        shelf = served.shelves[0] if served.shelves else None
-        parts = answer_render(placement=Placement.HOME, shelf=shelf)
-        key = answer_key(
-            placement=Placement.HOME,
-            item="",
-            category="",
-            identity=served_cache_identity(visitor, {}),
-            k=k,
-        )
-        seconds = _seconds(served)
-        degraded += seconds != settings.RECOMMENDER_PRECOMPUTE_SECONDS
-        cache.set(key, parts, seconds)
+        served = _answer_store(cache, visitor, k, precomputed=True)
+        degraded += served_cache_seconds(served) < settings.RECOMMENDER_CACHE_SECONDS
         answers += 1
         if progress is not None:
             progress(done, total)
@@ -160,17 +152,50 @@ def answers_precompute(
     return PrecomputeReport(visitors=answers - 1, answers=answers, degraded=degraded)
 
 
+def answers_refresh(visitor_pks: Sequence[int], *, k: int = REFRESH_K) -> int:
+    """Render and cache the home answer of these visitors as of their latest event, off
+    the request path (queued after their events by `recommender.signals`); return how
+    many were rendered.
+
+    A visitor whose answer for their current generation is already cached (an earlier
+    refresh, or their own request, came first) costs one cache read. Merged, bot and
+    unknown visitors are skipped, and so is everything while experiments run (variants
+    are decided per request). Entries live as long as any answer computed on request.
+    """
+    if experiments_running_cached():
+        return 0
+    cache = caches["recommendations"]
+    rendered = 0
+    for visitor in _visitors().filter(pk__in=set(visitor_pks)).select_related("user"):
+        if cache.has_key(home_answer_key(visitor, k)):
+            continue
+        _answer_store(cache, visitor, k, precomputed=False)
+        rendered += 1
+    return rendered
+
+
+def home_answer_key(visitor: Visitor | None, k: int = REFRESH_K) -> str:
+    """The cache key of the home answer (no experiments) of `visitor` as of now."""
+    identity = served_cache_identity(visitor, {})
+    return answer_key(placement=Placement.HOME, item="", category="", identity=identity, k=k)
+
+
+def _answer_store(cache: Any, visitor: Visitor | None, k: int, *, precomputed: bool) -> Served:
+    """Serve, render and cache one visitor's home answer, as the API does on a miss."""
+    served = placement_shelf(visitor=visitor, placement=Placement.HOME, k=k, strategies={})
+    shelf = served.shelves[0] if served.shelves else None
+    parts = answer_render(placement=Placement.HOME, shelf=shelf)
+    seconds = served_cache_seconds(served)
+    if precomputed and seconds >= settings.RECOMMENDER_CACHE_SECONDS:
+        seconds = int(settings.RECOMMENDER_PRECOMPUTE_SECONDS)  # degraded ones are retried soon
+    cache.set(home_answer_key(visitor, k), parts, seconds)
+    return served
+
+
 def precompute_reaches_serving() -> bool:
     """Whether answers cached by this process reach the web processes: only through a
     shared cache (Redis); the default per-process cache cannot be filled from outside."""
     return not isinstance(caches["recommendations"], LocMemCache)
-
-
-def _seconds(served: Served) -> int:
-    ordinary = served_cache_seconds(served)
-    if ordinary < settings.RECOMMENDER_CACHE_SECONDS:
-        return ordinary  # a fallback: retried soon, as on the request path
-    return int(settings.RECOMMENDER_PRECOMPUTE_SECONDS)
 
 
 def _visitors() -> Any:

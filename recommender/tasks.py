@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from recommender.answers import answers_precompute, precompute_reaches_serving
+from recommender.answers import answers_precompute, answers_refresh, precompute_reaches_serving
 from recommender.trending import trending_refresh
 
 
@@ -19,3 +19,15 @@ def precompute_recommendations() -> int:
     if not precompute_reaches_serving():
         return 0  # per-process caches: the web processes compute on their first request
     return answers_precompute().answers
+
+
+@shared_task(
+    name="recommender.tasks.refresh_answers",
+    time_limit=5 * 60,
+    soft_time_limit=4 * 60,
+    acks_late=False,
+)
+def refresh_answers(visitor_pks: list[int]) -> int:
+    """Render the home answers of visitors who just logged events (queued on commit of
+    their events); return how many were rendered (already cached ones are skipped)."""
+    return answers_refresh(visitor_pks)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from django.db import connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from webapp.models import EventType, Interaction, Item, Visitor
@@ -29,6 +30,17 @@ INSERT_FIELDS = (
     "is_bot",
 )
 
+# Sent once the transaction that stored a visitor's new events has committed, with
+# `visitor_pks` (a frozenset): what a visitor sees may change now (e.g. the recommender
+# refreshes their cached answer off the request path). Bulk loads do not send it.
+events_recorded = Signal()
+
+
+def _announce(visitor_pks: set[int]) -> None:
+    if visitor_pks:
+        pks = frozenset(visitor_pks)
+        transaction.on_commit(lambda: events_recorded.send(sender=Interaction, visitor_pks=pks))
+
 
 def interaction_record_view(
     *, visitor: Visitor, item: Item, session_id: str = "", context: dict[str, Any] | None = None
@@ -47,6 +59,7 @@ def interaction_record_view(
         is_bot=visitor.is_bot,
     )
     visitor.generation += 1  # what the trigger did to the row: this request sees it too
+    _announce({visitor.pk})
     return view
 
 
@@ -176,6 +189,13 @@ def interactions_ingest(
         # Not returned by the insert: another request stored this event_id meanwhile.
         won = row.event_id is None or row.event_id in inserted
         outcomes[index] = IngestOutcome(IngestStatus.ACCEPTED if won else IngestStatus.DUPLICATE)
+    _announce(
+        {
+            row.visitor_id
+            for row in pending.values()
+            if row.event_id in inserted or row.event_id is None
+        }
+    )
     return IngestResult(outcomes=tuple(o for o in outcomes if o is not None))
 
 

@@ -37,3 +37,6 @@ RECOMMENDER_PRICE_RELATIONS: str | None = (
 # promotion or a merchandising change make them unreachable at once).
 RECOMMENDER_PRECOMPUTE_VISITORS: int = env.int("RECOMMENDER_PRECOMPUTE_VISITORS", default=100_000)
 RECOMMENDER_PRECOMPUTE_SECONDS: int = env.int("RECOMMENDER_PRECOMPUTE_SECONDS", default=26 * 3600)
+# After a visitor's new events the worker renders their home answer at once, so their
+# next request is a cache hit (needs the shared Redis cache; see recommender/signals.py).
+RECOMMENDER_REFRESH_AFTER_EVENTS: bool = env.bool("RECOMMENDER_REFRESH_AFTER_EVENTS", default=True)

@@ -1,0 +1,138 @@
+"""A real worker renders a visitor's answer into Redis after their event: the next call hits."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+from django.utils import timezone
+
+from recommender.answers import home_answer_key
+from tests.recommender.conftest import build_world, reset_serving, train
+from tests.recommender.test_api import cookie_client
+from webapp.celery import app, broker_queues_declare
+from webapp.models import Visitor
+from webapp.services.interactions import ValidatedEvent, interactions_ingest
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+REFRESH_TIMEOUT_SECONDS = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private Redis server (CI installs redis-server; .ci/run)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
+    port = _free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
+    process = subprocess.Popen(
+        [*command, str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def shared_serving(settings: Any, tmp_path: Path, redis_url: str) -> Iterator[dict[str, str]]:
+    """This process and the worker share the recommendations cache (Redis) and artifacts."""
+    settings.ML_ARTIFACT_DIR = tmp_path / "models"
+    settings.RECOMMENDER_MODEL_REFRESH_SECONDS = 0.0
+    settings.RECOMMENDER_LATENCY_BUDGET_MS = 10_000.0  # a loaded CI box must not time out
+    settings.RECOMMENDER_STATEMENT_TIMEOUT_MS = 10_000
+    settings.RECOMMENDER_MAX_CATEGORY_SHARE = 1.0
+    redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache"}
+    settings.CACHES = {**settings.CACHES, "recommendations": redis_cache | {"LOCATION": redis_url}}
+    reset_serving()
+    yield {
+        "REDIS_URL": redis_url,
+        "ML_ARTIFACT_DIR": str(settings.ML_ARTIFACT_DIR),
+        "RECOMMENDER_MODEL_REFRESH_SECONDS": "0",
+        "RECOMMENDER_LATENCY_BUDGET_MS": "10000",
+        "RECOMMENDER_STATEMENT_TIMEOUT_MS": "10000",
+        "RECOMMENDER_MAX_CATEGORY_SHARE": "1.0",
+    }
+    reset_serving()
+
+
+@pytest.fixture
+def default_worker(shared_serving: dict[str, str], tmp_path: Path) -> Iterator[Path]:
+    """A worker on the default queue, on this test's broker; yields its log file."""
+    s = connection.settings_dict
+    env = dict(
+        os.environ,
+        **shared_serving,
+        DATABASE_URL=f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
+        CELERY_BROKER_URL=app.conf.broker_url,
+        DJANGO_SETTINGS_MODULE="webapp.settings.test",
+    )
+    assert "default" in broker_queues_declare()
+    log = tmp_path / "worker.log"
+    command = [
+        *(sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default"),
+        *("--concurrency", "1", "--pool", "solo", "-n", "e2e-refresh@%h", "--loglevel", "INFO"),
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+        yield log
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_after_an_event_the_worker_renders_the_answer_the_next_request_hits(
+    default_worker: Path,
+) -> None:
+    # Given trained models and a visitor with one view of the second cluster
+    world = build_world(visitors_per_cluster=6)
+    train()
+    visitor = Visitor.objects.create(consent_given_at=timezone.now())
+    item = world.clusters[1][0]
+    now = timezone.now()
+    # When they log another view (committed: the receiver queues the refresh)
+    for viewed in (item, world.clusters[1][1]):
+        event = ValidatedEvent("view", visitor.key, now, None, viewed.external_id)
+        interactions_ingest(events=[event])
+    visitor.refresh_from_db()
+    key = home_answer_key(visitor)
+    # Then the worker renders the answer of their latest generation into Redis
+    deadline = time.monotonic() + REFRESH_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and not caches["recommendations"].has_key(key):
+        time.sleep(0.2)
+    log = default_worker.read_text(errors="replace")
+    assert caches["recommendations"].has_key(key), log[-3000:]
+    assert "recommender.tasks.refresh_answers" in log
+    # and the visitor's next request is a hit with what a miss computes
+    hit = cookie_client(visitor).get("/api/recommendations/", {"placement": "home"})
+    caches["recommendations"].delete(key)
+    miss = cookie_client(visitor).get("/api/recommendations/", {"placement": "home"})
+    assert hit.headers["X-Recommendations-Cache"] == "hit"
+    assert miss.headers["X-Recommendations-Cache"] == "miss"
+    assert hit.json() == miss.json()
+    assert hit.json()["items"][0]["id"].startswith("sku-1-")  # the cluster they viewed
