@@ -279,7 +279,7 @@ def run_recbole(job: Job, extra: Mapping[str, Any] | None = None) -> dict[str, A
         "PYTHONWARNINGS": "ignore",
     }
     command = [str(RECBOLE_PYTHON), str(RUNNER), "--job", str(job_file), "--out", str(out_file)]
-    with (LOG_DIR / f"recbole-{name}.log").open("w", encoding="utf-8") as output:
+    with (LOG_DIR / f"recbole-{name}.log").open("a", encoding="utf-8") as output:
         process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, cwd=OUTPUT, env=environment
         )

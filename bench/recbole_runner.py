@@ -442,14 +442,17 @@ def fit_setting(
     train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
 
     def timed_epoch(*args: Any, **kwargs: Any) -> Any:
+        # Wall seconds, and this process's CPU seconds: on a shared or paused machine the
+        # CPU time is what the epoch cost (with torch threads 1, one core's worth).
         nonlocal epoch_seconds
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             return train_epoch(*args, **kwargs)
         finally:
             seconds = time.perf_counter() - started
             epoch_seconds += seconds
-            epoch_log.append({"train_s": round(seconds, 3)})
+            cpu = time.process_time() - cpu_started
+            epoch_log.append({"train_s": round(seconds, 3), "train_cpu_s": round(cpu, 3)})
 
     def timed_valid(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()

@@ -53,9 +53,14 @@ from bench.recbole_export import SEQUENCE_DATASET, export_sequences  # noqa: E40
 from bench.sequential_bench import PATIENCE  # noqa: E402
 
 MODELS = ("GRU4Rec", "SASRec", "NextItNet")  # cheapest per epoch first
-# One setting each, RecBole's defaults (hidden size 64 for SASRec, embedding size 64 for
-# GRU4Rec and NextItNet), as ours ran one setting each (dim 64).
-GRIDS: Mapping[str, Mapping[str, Sequence[Any]]] = {model: {} for model in MODELS}
+# The same tuning budget as ours (bench/sequential_bench.py's QUICK_GRIDS): SASRec's width
+# 64 or 128 chosen on validation, as ours is; NextItNet one setting (embedding 64, as
+# ours); GRU4Rec, which has no counterpart of ours, RecBole's defaults.
+GRIDS: Mapping[str, Mapping[str, Sequence[Any]]] = {
+    "GRU4Rec": {},
+    "SASRec": {"hidden_size": [64, 128]},
+    "NextItNet": {},
+}
 OURS = {"SASRec": "sasrec", "NextItNet": "nextitnet"}
 MAX_EPOCHS = 200  # a ceiling only: early stopping decides
 THREADS = 1
@@ -359,10 +364,12 @@ def render(records: Sequence[Mapping[str, Any]], our_runs: Sequence[OurRun]) -> 
         f"Stopping: validation NDCG@10 each epoch, stop after {PATIENCE} epochs in a row "
         f"without a new best (RecBole stopping_step {STOPPING_STEP}), RecBole at most "
         f"{MAX_EPOCHS} epochs; test read once with the kept weights.  ",
-        "Settings: one each. RecBole's defaults (SASRec 2 layers, 2 heads, hidden 64, "
-        "dropout 0.5; GRU4Rec embedding 64, hidden 128; NextItNet embedding 64, 5 blocks; "
-        "lr 0.001, train batch 2048, CE loss over all items, MAX_ITEM_LIST_LENGTH 50); ours "
-        "dim 64, SASRec 2 layers, NextItNet 4 blocks, max length 50.  ",
+        "Settings: the same budget on both sides: SASRec's width (RecBole hidden_size, "
+        "ours dim) 64 or 128, chosen on validation; NextItNet one setting (embedding 64); "
+        "GRU4Rec one. Otherwise RecBole's defaults (SASRec 2 layers, 2 heads, dropout 0.5; "
+        "GRU4Rec embedding 64, hidden 128; NextItNet 5 blocks; lr 0.001, train batch "
+        "2048, CE loss over all items, MAX_ITEM_LIST_LENGTH 50) and ours (SASRec 2 layers, "
+        "1 head, dropout 0.2; NextItNet 4 blocks; max length 50).  ",
         "Seconds: train s = fit incl. per-epoch validation; s/epoch = train / validation; "
         "'s to reach ours' = RecBole's train + validation seconds until its validation "
         "NDCG@10 first reached the best validation NDCG@10 of our model's rows above (for "

@@ -50,11 +50,12 @@ DEFAULT_EPOCHS = 25
 PATIENCE = 5
 
 
-# The first setting of each registered sequential grid, so that a CPU run fits in about
-# ten minutes; `--full-grid` tunes over the registered grids (for a GPU or a long run).
+# A small part of each registered sequential grid, so that a CPU run fits in about ten
+# minutes (SASRec: both widths, chosen on validation); `--full-grid` tunes over the
+# registered grids (for a GPU or a long run).
 QUICK_GRIDS: Mapping[str, Mapping[str, Sequence[HyperValue]]] = {
     "nextitnet": {"dim": [64], "blocks": [4]},
-    "sasrec": {"dim": [64], "layers": [2]},
+    "sasrec": {"dim": [64, 128], "layers": [2]},
     "tiger": {"dim": [64], "max_length": [20]},
 }
 

@@ -22,7 +22,12 @@ then wrk (one thread, keep-alive where the server allows) sends:
   answer precomputed as the worker does after each training
   (`manage.py precompute_recommendations`), then one pass: a visitor's first request
   after a retraining;
-* warm: `--warm-passes` more passes over the same requests.
+* warm: `--warm-passes` more passes over the same requests;
+* after events (with REDIS_URL): every user logs one item view through the ingestion
+  service, a real Celery worker (default queue) renders each one's new answer
+  (`recommender.tasks.refresh_answers`, queued on commit), then one pass: a visitor's
+  next request after their own event. The lag from an event to its rendered answer and
+  how long the worker takes to catch up with a burst of 943 events are printed too.
 
 These are closed loops (each client sends its next request as soon as the answer
 arrives), so at 8 or 32 clients they measure latency at saturation. One more pair of
@@ -36,6 +41,8 @@ the markers in the results file. Wrap final runs in `flock /tmp/bench.lock`.
 """
 
 import argparse
+import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -66,6 +73,7 @@ from bench.serving_report import (  # noqa: E402
     PageRow,
     api_table,
     page_table,
+    refresh_lines,
     results_write,
     summary_lines,
 )
@@ -128,6 +136,26 @@ class Setup:
         _manage_env(self.env, "precompute_recommendations", "--k", "10")
         log(f"precomputed in {time.monotonic() - started:.1f} s")
 
+    def events_then_refreshed(self) -> dict[str, float]:
+        """Every user logs a view; returns once the worker rendered their answers."""
+        code = (
+            "import json; from bench.serving_data import events_then_refreshed; "
+            "print('REFRESH ' + json.dumps(events_then_refreshed()))"
+        )
+        output = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        line = next(line for line in output.splitlines() if line.startswith("REFRESH "))
+        figures: dict[str, float] = json.loads(line.removeprefix("REFRESH "))
+        log(f"after events: {figures}")
+        REFRESH_FIGURES.append(figures)
+        return figures
+
     def server(self, config: ServerConfig) -> Gunicorn:
         return Gunicorn(config, self.env, WORK_DIR / "gunicorn.log")
 
@@ -140,6 +168,34 @@ class Setup:
         return meter
 
 
+REFRESH_FIGURES: list[dict[str, float]] = []
+
+
+class Worker:
+    """A real Celery worker on the default queue (solo pool), for the refresh phase."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "Worker":
+        python = str(ROOT / ".venv" / "bin" / "python")
+        _manage_env(self.env, "shell", "-c", DECLARE_CODE)
+        command = [python, "-m", "celery", "-A", "webapp", "worker", "-Q", "default"]
+        command += ["--concurrency", "1", "--pool", "solo", "-n", "bench@%h", "-l", "WARNING"]
+        log_file = (WORK_DIR / "worker.log").open("wb")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=log_file, stderr=log_file
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+DECLARE_CODE = "from webapp.celery import broker_queues_declare; broker_queues_declare()"
 FLUSH_CODE = "from django.core.cache import caches; caches['recommendations'].clear()"
 
 
@@ -177,13 +233,18 @@ def api_rows(
                 ("cold", passes),
                 ("precomputed", passes),
                 ("warm", passes * setup.warm_passes),
+                ("after events", passes),
             ):
-                if phase == "precomputed" and not (precomputed and setup.can_precompute):
+                if phase in ("precomputed", "after events") and not (
+                    precomputed and setup.can_precompute
+                ):
                     continue
                 if phase in ("cold", "precomputed"):
                     setup.flush()
                 if phase == "precomputed":
                     setup.precompute()
+                if phase == "after events":
+                    setup.events_then_refreshed()
                 result = wrk_run(
                     url=server.url,
                     request_file=requests,
@@ -292,11 +353,14 @@ def main() -> int:
     files = request_files(args.users, with_item=not args.no_item)
     setup = Setup(env, args.database, tuple(args.clients), args.warm_passes, args.seconds)
     configs = [CONFIGS[index] for index in args.configs]
-    rows = [
-        row
-        for config in configs
-        for row in api_rows(setup, config, "home", files["api_home"], setup.clients)
-    ]
+    with contextlib.ExitStack() as stack:
+        if setup.can_precompute:
+            stack.enter_context(Worker(env))
+        rows = [
+            row
+            for config in configs
+            for row in api_rows(setup, config, "home", files["api_home"], setup.clients)
+        ]
     best = best_config(rows)
     if args.think_ms:
         paced = (TARGET_CLIENTS,)
@@ -313,6 +377,7 @@ def main() -> int:
         *(page_table(page_results) if page_results else []),
         "",
         *summary_lines(rows, page_results, best.name, TARGET_CLIENTS),
+        *refresh_lines(REFRESH_FIGURES),
     ]
     print("\n" + "\n".join(lines))
     if not args.no_results:

@@ -156,3 +156,65 @@ def request_lines(
         target = f"{path}&item={quote(rng.choice(item_ids), safe='')}" if item_ids else path
         lines.append(f"{target}\t{cookie}")
     return lines
+
+
+def events_then_refreshed(*, lag_samples: int = 20, timeout_s: float = 600.0) -> dict[str, float]:
+    """One item view for every benchmark user through the ingestion service (as the event
+    API stores them), then wait until the worker has rendered each one's answer.
+
+    First `lag_samples` visitors one at a time with nothing else queued: the lag from an
+    event's commit to its answer in the cache (a request sooner than that misses). Then
+    the rest as a burst, one event (so one queued refresh) per visitor: how long the
+    worker takes to catch up. Runs inside `manage.py shell` (Django set up), with the
+    shared cache (REDIS_URL) and a worker consuming the default queue.
+    """
+    import time
+
+    from django.core.cache import caches
+    from django.utils import timezone
+
+    from recommender.answers import home_answer_key
+    from webapp.models import Visitor
+    from webapp.services.interactions import ValidatedEvent, interactions_ingest
+
+    visitors = list(
+        Visitor.objects.filter(user__username__regex=rf"^{USERNAME_PREFIX}[0-9]+$").order_by("pk")
+    )
+    items = active_item_ids()
+    rng = random.Random(len(visitors))
+    cache = caches["recommendations"]
+    deadline = time.monotonic() + timeout_s
+
+    def log_view(visitor: "Visitor") -> str:
+        item = rng.choice(items)
+        event = ValidatedEvent("view", visitor.key, timezone.now(), None, item)
+        interactions_ingest(events=[event])
+        visitor.refresh_from_db(fields=["generation"])
+        return home_answer_key(visitor)
+
+    lags = []
+    for visitor in visitors[:lag_samples]:
+        started = time.perf_counter()
+        key = log_view(visitor)
+        while not cache.has_key(key) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        lags.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    keys = [log_view(visitor) for visitor in visitors[lag_samples:]]
+    logged = time.perf_counter() - started
+    missing = keys
+    while missing and time.monotonic() < deadline:
+        time.sleep(0.05)
+        found = cache.get_many(missing)
+        missing = [key for key in missing if key not in found]
+    caught_up = time.perf_counter() - started
+    lags.sort()
+    return {
+        "lag_samples": len(lags),
+        "lag_p50_ms": lags[len(lags) // 2],
+        "lag_max_ms": lags[-1],
+        "burst_events": len(keys),
+        "burst_logged_s": logged,
+        "burst_caught_up_s": caught_up,
+        "burst_missing": len(missing),
+    }

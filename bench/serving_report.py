@@ -151,6 +151,26 @@ def summary_lines(
     return lines
 
 
+def refresh_lines(figures: list[dict[str, float]]) -> list[str]:
+    """What the "after events" rows rest on: how soon the worker renders a new answer."""
+    if not figures:
+        return []
+    lag_p50 = sorted(f["lag_p50_ms"] for f in figures)[len(figures) // 2]
+    lag_max = max(f["lag_max_ms"] for f in figures)
+    events = figures[0]["burst_events"]
+    caught_up = [f["burst_caught_up_s"] for f in figures]
+    missing = sum(f["burst_missing"] for f in figures)
+    return [
+        f"- refresh after an event (worker, solo pool): lag from the event's commit to its "
+        f"rendered answer p50 {lag_p50:.0f} ms, max {lag_max:.0f} ms "
+        f"({int(figures[0]['lag_samples'])} visitors one at a time, {len(figures)} runs); a "
+        f"burst of {int(events)} events (one per user) rendered in "
+        f"{min(caught_up):.1f}-{max(caught_up):.1f} s "
+        f"({events / max(caught_up):.0f}-{events / min(caught_up):.0f} answers/s), "
+        f"{int(missing)} not rendered before the timeout"
+    ]
+
+
 def results_write(
     path: Path, *, command: str, configs: list[ServerConfig], lines: list[str]
 ) -> None:

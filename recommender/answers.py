@@ -143,7 +143,7 @@ def answers_precompute(
     cache = caches["recommendations"]
     answers = degraded = 0
     for done, visitor in enumerate([None, *_recent_visitors(limit)]):
-        served = _answer_store(cache, visitor, k, precomputed=True)
+        served = _answer_store(cache, visitor, k)
         degraded += served_cache_seconds(served) < settings.RECOMMENDER_CACHE_SECONDS
         answers += 1
         if progress is not None:
@@ -160,7 +160,8 @@ def answers_refresh(visitor_pks: Sequence[int], *, k: int = REFRESH_K) -> int:
     A visitor whose answer for their current generation is already cached (an earlier
     refresh, or their own request, came first) costs one cache read. Merged, bot and
     unknown visitors are skipped, and so is everything while experiments run (variants
-    are decided per request). Entries live as long as any answer computed on request.
+    are decided per request). Entries live as long as precomputed ones: the key changes
+    with the visitor's next event, a promotion or a rule change.
     """
     if experiments_running_cached():
         return 0
@@ -169,7 +170,7 @@ def answers_refresh(visitor_pks: Sequence[int], *, k: int = REFRESH_K) -> int:
     for visitor in _visitors().filter(pk__in=set(visitor_pks)).select_related("user"):
         if cache.has_key(home_answer_key(visitor, k)):
             continue
-        _answer_store(cache, visitor, k, precomputed=False)
+        _answer_store(cache, visitor, k)
         rendered += 1
     return rendered
 
@@ -180,14 +181,15 @@ def home_answer_key(visitor: Visitor | None, k: int = REFRESH_K) -> str:
     return answer_key(placement=Placement.HOME, item="", category="", identity=identity, k=k)
 
 
-def _answer_store(cache: Any, visitor: Visitor | None, k: int, *, precomputed: bool) -> Served:
-    """Serve, render and cache one visitor's home answer, as the API does on a miss."""
+def _answer_store(cache: Any, visitor: Visitor | None, k: int) -> Served:
+    """Serve, render and cache one visitor's home answer ahead of their request, for
+    RECOMMENDER_PRECOMPUTE_SECONDS (one served from a fallback as briefly as on request)."""
     served = placement_shelf(visitor=visitor, placement=Placement.HOME, k=k, strategies={})
     shelf = served.shelves[0] if served.shelves else None
     parts = answer_render(placement=Placement.HOME, shelf=shelf)
     seconds = served_cache_seconds(served)
-    if precomputed and seconds >= settings.RECOMMENDER_CACHE_SECONDS:
-        seconds = int(settings.RECOMMENDER_PRECOMPUTE_SECONDS)  # degraded ones are retried soon
+    if seconds >= settings.RECOMMENDER_CACHE_SECONDS:
+        seconds = int(settings.RECOMMENDER_PRECOMPUTE_SECONDS)
     cache.set(home_answer_key(visitor, k), parts, seconds)
     return served
 
