@@ -1,10 +1,8 @@
 """A real worker renders a visitor's answer into Redis after their event: the next call hits."""
 
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,18 +10,16 @@ from typing import Any
 
 import pytest
 from django.core.cache import caches
-from django.db import connection
 from django.utils import timezone
 
 from recommender.answers import home_answer_key
 from tests.recommender.conftest import build_world, reset_serving, train
 from tests.recommender.test_api import cookie_client
-from webapp.celery import app, broker_queues_declare
+from tests.workers import celery_worker
 from webapp.models import Visitor
 from webapp.services.interactions import ValidatedEvent, interactions_ingest
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 REFRESH_TIMEOUT_SECONDS = 90
 
 
@@ -82,28 +78,8 @@ def shared_serving(settings: Any, tmp_path: Path, redis_url: str) -> Iterator[di
 @pytest.fixture
 def default_worker(shared_serving: dict[str, str], tmp_path: Path) -> Iterator[Path]:
     """A worker on the default queue, on this test's broker; yields its log file."""
-    s = connection.settings_dict
-    env = dict(
-        os.environ,
-        **shared_serving,
-        DATABASE_URL=f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
-        CELERY_BROKER_URL=app.conf.broker_url,
-        DJANGO_SETTINGS_MODULE="webapp.settings.test",
-    )
-    assert "default" in broker_queues_declare()
-    log = tmp_path / "worker.log"
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "default"),
-        *("--concurrency", "1", "--pool", "solo", "-n", "e2e-refresh@%h", "--loglevel", "INFO"),
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+    with celery_worker("default", tmp_path / "worker.log", **shared_serving) as log:
         yield log
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def test_after_an_event_the_worker_renders_the_answer_the_next_request_hits(

@@ -1,31 +1,21 @@
 """A real Celery worker on the "train" queue retrains, promotes, then refuses a worse model."""
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from ml.models import ModelVersionStatus, TrainingRun, TrainingRunStatus
 from ml.selectors import model_version_active
 from ml.services.artifacts import ITEM_IDS_FILE, USER_IDS_FILE
 from ml.services.training_runs import training_run_queue
 from tests.ml.test_registry import EASE_PLAN, POP_PLAN, create_clustered_interactions
-from webapp.celery import app, broker_queues_declare
+from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_SECONDS = 120
-
-
-def _test_database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
 @pytest.fixture
@@ -37,27 +27,8 @@ def artifact_dir(settings: Any, tmp_path: Path) -> Path:
 @pytest.fixture
 def train_worker(artifact_dir: Path, tmp_path: Path) -> Iterator[Path]:
     """A worker consuming only the train queue; yields its log file."""
-    env = dict(
-        os.environ,
-        DATABASE_URL=_test_database_url(),
-        CELERY_BROKER_URL=app.conf.broker_url,
-        DJANGO_SETTINGS_MODULE="webapp.settings.test",
-        ML_ARTIFACT_DIR=str(artifact_dir),
-    )
-    assert "train" in broker_queues_declare()  # before the worker and the test publish
-    log = tmp_path / "worker.log"
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "train"),
-        *("--concurrency", "1", "--pool", "solo", "-n", "e2e-train@%h", "--loglevel", "INFO"),
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+    with celery_worker("train", tmp_path / "worker.log", ML_ARTIFACT_DIR=str(artifact_dir)) as log:
         yield log
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _wait_until_finished(run: TrainingRun, log: Path) -> TrainingRun:

@@ -2,20 +2,19 @@
 child process (`manage.py crawl_source`) against the test database."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection
 from scrapy.crawler import Crawler
 
 from scraper.models import Source
 from scraper.models.sources import SourceKind
 from tests.scraper.sites.books import BOOKS_SELECTORS, BooksSite
 from tests.scraper.sites.fixture_shop import FixtureShop
+from tests.workers import child_env, database_url_of_tests  # noqa: F401 - re-exported
 
 ROOT = Path(__file__).resolve().parents[2]
 CRAWL_TIMEOUT_SECONDS = 120
@@ -25,23 +24,6 @@ FAST_SETTINGS = {
     "AUTOTHROTTLE_ENABLED": "False",
     "LOG_LEVEL": "INFO",
 }
-
-
-def database_url_of_tests() -> str:
-    """The pytest-django test database, for child processes."""
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a crawl process or worker: the test database and settings."""
-    return dict(
-        os.environ,
-        DATABASE_URL=database_url_of_tests(),
-        DJANGO_SETTINGS_MODULE="webapp.settings.test",
-        OMP_NUM_THREADS="1",
-        **extra,
-    )
 
 
 def crawl(source: Source, **settings: Any) -> subprocess.CompletedProcess[str]:

@@ -1,8 +1,6 @@
 """The crawl task: its own process, the per-source lock, the time limit, and a real Celery
 worker running a crawl end to end."""
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +17,9 @@ from scraper.services.crawl import (
     scrape_run_queue,
 )
 from scraper.tasks.crawl import source_crawl
-from tests.scraper.crawl_fixtures import ROOT, child_env, fixture_shop_source
+from tests.scraper.crawl_fixtures import fixture_shop_source
 from tests.scraper.sites.fixture_shop import FixtureShop
-from webapp.celery import app
+from tests.workers import celery_worker
 
 WORKER_DEADLINE_SECONDS = 90
 
@@ -94,20 +92,8 @@ def test_a_missing_source_is_not_crawled() -> None:
 @pytest.fixture
 def scrape_worker(tmp_path: Path) -> Iterator[Path]:
     """A real worker on the "scrape" queue, against the test database; yields its log."""
-    log = tmp_path / "worker.log"
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", "scrape"),
-        *("--concurrency", "1", "--pool", "solo", "-n", "e2e-scrape@%h", "--loglevel", "INFO"),
-    ]
-    env = child_env(CELERY_BROKER_URL=app.conf.broker_url)
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+    with celery_worker("scrape", tmp_path / "worker.log") as log:
         yield log
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.slow
