@@ -470,6 +470,8 @@ def fit_setting(
         valid_curve, epoch_log[:] = earlier["valid_curve"], earlier["epoch_log"]
         epoch_seconds = earlier["epoch_seconds"]
         print(f"resumed after epoch {len(valid_curve)}", file=sys.stderr, flush=True)
+    else:  # read by bench/recbole_sequential.py's progress(): earlier epochs no longer count
+        print(f"setting {index} fit starts", file=sys.stderr, flush=True)
     seconds_before = earlier["train_seconds"] if earlier is not None else 0.0
     started = time.perf_counter()
 

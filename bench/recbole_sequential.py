@@ -1,7 +1,7 @@
 """RecBole 1.2.1's sequential models (SASRec, GRU4Rec, NextItNet) on our temporal split; resumable.
 
-    nice -n 15 nohup .venv/bin/python bench/recbole_sequential.py \
-        >> var/bench/recbole/sequential.out 2>&1 &          # run (resumes), then report
+    nice -n 19 nohup .venv/bin/python bench/recbole_sequential.py --models SASRec \
+        >> var/bench/recbole/sequential-SASRec.out 2>&1 &   # run (resumes), then report
     .venv/bin/python bench/recbole_sequential.py --report  # only the report
 
 The temporal leave-one-out split (`ml.data.splits.temporal_split`) is exported as RecBole
@@ -20,7 +20,9 @@ bench/results_sequential_recbole.md.
 """
 
 import argparse
+import ast
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.recbole_compare import (  # noqa: E402
     DATASET,
+    LOG_DIR,
     OUTPUT,
     Job,
     Splits,
@@ -235,20 +238,20 @@ def our_run(command: str, machine: str, source: str, rows: Sequence[Mapping[str,
 
 
 def read_ours(json_path: Path = OURS_JSON, markdown: Path = OURS_MARKDOWN) -> list[OurRun]:
-    """Our runs: bench/results_sequential.md's table and sequential_bench's --json output."""
-    runs = []
+    """Our run: sequential_bench's --json output (var/, this machine), else the table it
+    wrote to bench/results_sequential.md (committed)."""
+    if json_path.is_file():
+        payload = json.loads(json_path.read_text(encoding="utf-8"))
+        context = payload["context"]
+        command, machine = str(context.get("Command", "")), str(context.get("Machine", ""))
+        return [our_run(command, machine, json_path.name, payload["rows"])]
     if markdown.is_file():
         text = markdown.read_text(encoding="utf-8")
         lines = text.splitlines()
         command = next((line for line in lines if line.startswith("Command:")), "")
         machine = next((line for line in lines if line.startswith("Machine:")), "")
-        runs.append(our_run(command, machine, markdown.name, parse_markdown_rows(text)))
-    if json_path.is_file():
-        payload = json.loads(json_path.read_text(encoding="utf-8"))
-        context = payload["context"]
-        command, machine = str(context.get("Command", "")), str(context.get("Machine", ""))
-        runs.append(our_run(command, machine, json_path.name, payload["rows"]))
-    return runs
+        return [our_run(command, machine, markdown.name, parse_markdown_rows(text))]
+    return []
 
 
 MARKDOWN_COLUMNS = {
@@ -310,6 +313,47 @@ def recbole_line(record: Mapping[str, Any], ours: Sequence[Mapping[str, Any]]) -
     )
 
 
+def progress(model: str, seed: int = 2020) -> str:
+    """Where an unfinished RecBole fit stands, from its runner log (epochs of each grid
+    setting, kept across resumed runs), or that it has not started."""
+    path = LOG_DIR / f"recbole-{SPLIT}-{seed}-{model}.log"
+    if not path.is_file():
+        return "not run yet"
+    epochs_of: dict[int, list[dict[str, float]]] = {0: []}
+    current, finished = 0, set()
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("epoch ") and ": {" in line:
+            epochs_of.setdefault(current, []).append(ast.literal_eval(line.split(": ", 1)[1]))
+        elif line.startswith("setting ") and line.endswith(" fit starts"):
+            current = int(line.split()[1])
+            epochs_of[current] = []
+        elif line.startswith("setting ") and " valid ndcg@10=" in line:
+            finished.add(current)
+            current += 1
+    parts = []
+    for index, epochs in sorted(epochs_of.items()):
+        if not epochs:
+            continue
+        best = max(epochs, key=lambda entry: entry.get("valid_ndcg@10", -1.0))
+        cpu = [entry["train_cpu_s"] for entry in epochs if "train_cpu_s" in entry]
+        label = parameter_label(model, index) if GRIDS[model] else "RecBole's defaults"
+        parts.append(
+            f"setting {index} ({label}): {'done' if index in finished else 'running'}, "
+            f"{len(epochs)} epochs, best valid NDCG@10 "
+            f"{best.get('valid_ndcg@10', float('nan')):.4f} (epoch {epochs.index(best) + 1}), "
+            f"{sum(entry['train_s'] for entry in epochs):.0f} s wall"
+            + (f", {sum(cpu) / len(cpu):.0f} CPU s an epoch" if cpu else "")
+        )
+    return "in progress: " + "; ".join(parts) if parts else "started, no epoch done yet"
+
+
+def parameter_label(model: str, index: int) -> str:
+    """`name=value` of the grid setting `index` (in the runner's order)."""
+    grid = GRIDS[model]
+    values = list(itertools.product(*grid.values()))[index]
+    return ", ".join(f"{name}={value}" for name, value in zip(grid, values, strict=True))
+
+
 def our_lines(row: Mapping[str, Any], run: OurRun) -> list[str]:
     """Our model's two readings: the one matching RecBole's test input, and the protocol one."""
     epochs = str(row.get("epochs", "-"))
@@ -351,9 +395,11 @@ def render(records: Sequence[Mapping[str, Any]], our_runs: Sequence[OurRun]) -> 
         "# Sequential models: ours vs RecBole 1.2.1 (ML-100K, temporal leave-one-out)",
         "",
         f"Report: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `.venv/bin/python "
-        "bench/recbole_sequential.py --report`; RecBole run: `nice -n 15 nohup .venv/bin/python "
-        "bench/recbole_sequential.py >> var/bench/recbole/sequential.out 2>&1 &`; ours: "
-        "bench/sequential_bench.py (its markdown table, and its --json output when present).  ",
+        "bench/recbole_sequential.py --report`; RecBole runs: `nice -n 19 nohup .venv/bin/python "
+        "bench/recbole_sequential.py --models <Model> >> var/bench/recbole/sequential-<Model>.out "
+        "2>&1 &`, one per model side by side, each going on from its last validated epoch when "
+        "restarted; ours: bench/sequential_bench.py (its --json output when present, else its "
+        "table in bench/results_sequential.md).  ",
         "Split: per user, last interaction (by time, ties by file row order) for test, the one "
         "before for validation, the rest train; the same rows on both sides (checked below).  ",
         "Input history at test: RecBole's convention is train + validation items; ours is "
@@ -395,8 +441,7 @@ def render(records: Sequence[Mapping[str, Any]], our_runs: Sequence[OurRun]) -> 
         record = next((r for r in records if r["model"] == model), None)
         if record is None:
             lines.append(
-                f"| {model} | RecBole 1.2.1 | train + valid | running or not run yet "
-                "| | | | | | | |"
+                f"| {model} | RecBole 1.2.1 | train + valid | {progress(model)} | | | | | | | |"
             )
         else:
             lines.append(recbole_line(record, ours))

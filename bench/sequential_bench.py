@@ -225,9 +225,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     context = {
         "Date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "Command": "flock /tmp/bench.lock env OMP_NUM_THREADS=2 .venv/bin/python "
-        f"bench/sequential_bench.py --device {arguments.device} --epochs {arguments.epochs}"
-        + (" --full-grid" if arguments.full_grid else ""),
+        "Command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} "
+        + " ".join([".venv/bin/python bench/sequential_bench.py", *sys.argv[1:]]),
         "Data": f"ML-100K, {data.n_users} users, {data.n_items} items, "
         f"{data.n_interactions} interactions; seed {SEED}",
         "Machine": f"{os.cpu_count()} cores (shared with other jobs, so seconds are noisy), "
