@@ -421,7 +421,8 @@ def render(records: Sequence[Mapping[str, Any]], our_runs: Sequence[OurRun]) -> 
         "NDCG@10 first reached the best validation NDCG@10 of our model's rows above (for "
         "GRU4Rec, which has no counterpart, of any of our sequential models). Cores "
         "are shared with other jobs, so seconds are noisy; RecBole ran with torch threads 1 "
-        "at nice 15-19 (CPU s an epoch, where shown, is what an epoch cost), ours with the threads shown.",
+        "at nice 15-19 (CPU s an epoch, where shown, is what an epoch cost), ours with the "
+        "threads shown.",
         "",
         EPOCH_PROFILE,
         "",
