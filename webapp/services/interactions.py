@@ -185,17 +185,14 @@ def interactions_ingest(
     # One lock order for every batch, so two overlapping batches cannot deadlock.
     rows = sorted(pending.values(), key=lambda row: (row.event_id is None, str(row.event_id)))
     inserted = _insert_new(rows)
+    stored_for: set[int] = set()
     for index, row in pending.items():
         # Not returned by the insert: another request stored this event_id meanwhile.
         won = row.event_id is None or row.event_id in inserted
         outcomes[index] = IngestOutcome(IngestStatus.ACCEPTED if won else IngestStatus.DUPLICATE)
-    _announce(
-        {
-            row.visitor_id
-            for row in pending.values()
-            if row.event_id in inserted or row.event_id is None
-        }
-    )
+        if won:
+            stored_for.add(row.visitor_id)
+    _announce(stored_for)
     return IngestResult(outcomes=tuple(o for o in outcomes if o is not None))
 
 
