@@ -6,7 +6,7 @@ from recommender.answers import answers_precompute, answers_refresh, precompute_
 from recommender.trending import trending_refresh
 
 
-@shared_task(name="recommender.tasks.refresh_trending", time_limit=5 * 60)
+@shared_task(name="recommender.tasks.refresh_trending", time_limit=5 * 60, soft_time_limit=4 * 60)
 def refresh_trending() -> int:
     """Recompute the trending list in the shared cache; return how many items it holds."""
     return trending_refresh()

@@ -22,7 +22,7 @@ def interactions_apply_retention() -> int:
     return deleted
 
 
-@shared_task(name="webapp.tasks.ratelimit_purge", time_limit=10 * 60)
+@shared_task(name="webapp.tasks.ratelimit_purge", time_limit=10 * 60, soft_time_limit=9 * 60)
 def ratelimit_purge() -> int:
     """Drop rate-limit windows that ended more than an hour ago."""
     from webapp.services.ratelimit import ratelimit_purge_expired

@@ -10,7 +10,11 @@ from scraper.services.matching import product_matches_run
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="scraper.tasks.prices.prices_after_crawl", time_limit=30 * 60)
+@shared_task(
+    name="scraper.tasks.prices.prices_after_crawl",
+    time_limit=30 * 60,
+    soft_time_limit=29 * 60,
+)
 def prices_after_crawl(*, source_id: int, run_id: int) -> None:
     """Match the source's new products and evaluate alert rules after crawl `run_id`."""
     matched = product_matches_run(source_id=source_id)
