@@ -66,7 +66,7 @@ GRIDS: Mapping[str, Mapping[str, Sequence[Any]]] = {
 }
 OURS = {"SASRec": "sasrec", "NextItNet": "nextitnet"}
 MAX_EPOCHS = 200  # a ceiling only: early stopping decides
-THREADS = 1
+THREADS = 1  # in the cache key: results of the runs so far (a speed knob: see --threads)
 # RecBole stops once more than `stopping_step` validations in a row miss the best; ours
 # once `PATIENCE` do. PATIENCE - 1 makes both stop after the same number of misses.
 STOPPING_STEP = PATIENCE - 1
@@ -102,14 +102,14 @@ def export(splits: Splits, seed: int) -> str:
     return digest([rows_hash, sequences_hash])
 
 
-def job_settings(seed: int, epochs: int) -> dict[str, Any]:
+def job_settings(seed: int, epochs: int, threads: int = THREADS) -> dict[str, Any]:
     """What the runner gets beyond the model: files, stopping, threads."""
     return {
         "dataset": SEQUENCE_DATASET,
         "sequential": True,
         "epochs": epochs,
         "stopping_step": STOPPING_STEP,
-        "threads": THREADS,
+        "threads": threads,
         "seen_from": {"data_path": str(split_dir(SPLIT, seed)), "dataset": DATASET},
     }
 
@@ -126,7 +126,9 @@ def cache_key(model: str, data_hash: str, epochs: int = MAX_EPOCHS) -> dict[str,
     }
 
 
-def run_one(model: str, seed: int, data_hash: str, refresh: bool, epochs: int) -> None:
+def run_one(
+    model: str, seed: int, data_hash: str, refresh: bool, epochs: int, threads: int = THREADS
+) -> None:
     """Run one model unless its result is cached under the current key."""
     job = Job("recbole", model, SPLIT, seed, 0)
     key = cache_key(model, data_hash, epochs)
@@ -138,7 +140,8 @@ def run_one(model: str, seed: int, data_hash: str, refresh: bool, epochs: int) -
     log(f"[start] sequential {job.label}")
     started = time.perf_counter()
     try:
-        result = run_recbole(job, {"grid": GRIDS[model], **job_settings(seed, epochs)})
+        settings = job_settings(seed, epochs, threads)
+        result = run_recbole(job, {"grid": GRIDS[model], **settings})
     except Exception as error:  # one failing model must not stop the others
         log(f"[fail] sequential {job.label}: {type(error).__name__}: {error}")
         return
@@ -169,7 +172,9 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
-def run(models: Sequence[str], seeds: Sequence[int], refresh: bool, epochs: int) -> None:
+def run(
+    models: Sequence[str], seeds: Sequence[int], refresh: bool, epochs: int, threads: int = THREADS
+) -> None:
     """Run every (model, seed) not cached. Each model holds its own lock, so two runs with
     different `--models` share the cores; the export is serialised by the script's lock."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -183,7 +188,7 @@ def run(models: Sequence[str], seeds: Sequence[int], refresh: bool, epochs: int)
             for model in models:
                 with holding(OUTPUT / f"sequential-{model}.lock", wait=False) as held:
                     if held:
-                        run_one(model, seed, data_hash, refresh, epochs)
+                        run_one(model, seed, data_hash, refresh, epochs, threads)
                     else:
                         log(f"[skip] sequential {model}: another run holds its lock")
     except (SystemExit, KeyboardInterrupt):
@@ -469,10 +474,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--epochs", type=int, default=MAX_EPOCHS, help="ceiling (a smoke test; not reported)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="torch threads of the runner (speed only; a resumed fit may change it, e.g. "
+        "when a core frees up; the result records what it ran with last)",
+    )
     parser.add_argument("--output", type=Path, default=REPORT_FILE)
     arguments = parser.parse_args(argv)
     if not arguments.report:
-        run(arguments.models, arguments.seeds, arguments.refresh, arguments.epochs)
+        run(
+            arguments.models,
+            arguments.seeds,
+            arguments.refresh,
+            arguments.epochs,
+            arguments.threads,
+        )
     print(report(arguments.seeds, arguments.output))
 
 
