@@ -1,7 +1,7 @@
 """Where a recommendation request's time goes: cProfile over in-process requests.
 
     .venv/bin/python bench/serving_profile.py [--database bench_serving] [--users 200]
-        [--path "/api/recommendations/?placement=home&k=10"] [--top 30]
+        [--path "/api/recommendations/?placement=home&k=10"] [--top 30] [--sort tottime]
 
 Same database, settings (DEBUG off) and cookies as bench/serving_bench.py, but requests go
 through django.test.Client in this process: one pass over the users (cold cache), then a
@@ -26,7 +26,7 @@ from bench.serving_data import serving_environment, serving_prepare, user_cookie
 from bench.serving_load import SINGLE_THREADED  # noqa: E402
 
 
-def _pass(path: str, cookies: list[str], top: int, label: str) -> None:
+def _pass(path: str, cookies: list[str], top: int, label: str, sort: str) -> None:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -51,7 +51,7 @@ def _pass(path: str, cookies: list[str], top: int, label: str) -> None:
         f"{queries / len(cookies):.1f} queries/request, {hits} cache hits"
     )
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(top)
     print(out.getvalue())
 
 
@@ -61,6 +61,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--path", default="/api/recommendations/?placement=home&k=10")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--sort", choices=["cumulative", "tottime"], default="cumulative", help="profile order"
+    )
     args = parser.parse_args()
     os.environ.update(serving_environment(args.database) | SINGLE_THREADED)
     serving_prepare(print)
@@ -71,8 +74,8 @@ def main() -> int:
     from django.test import Client
 
     Client(SERVER_NAME="127.0.0.1").get("/api/recommendations/?placement=none")  # URLconf
-    _pass(args.path, cookies, args.top, "cold (first request of each user)")
-    _pass(args.path, cookies, args.top, "warm (same requests again)")
+    _pass(args.path, cookies, args.top, "cold (first request of each user)", args.sort)
+    _pass(args.path, cookies, args.top, "warm (same requests again)", args.sort)
     return 0
 
 

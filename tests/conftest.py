@@ -1,11 +1,14 @@
 """Root fixtures: real Postgres (pytest-django), factories, API clients."""
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import ItemFactory, UserFactory, VisitorFactory
+from tests.workers import redis_server
 
 
 @pytest.fixture
@@ -59,3 +62,10 @@ def _clear_cache(db: Any) -> None:
     serving_caches_clear()
     merchandising_rules_cache_clear()
     experiments_cache_clear()  # a running experiment of an earlier test must not leak
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private Redis server for this test (CI installs redis-server; .ci/run)."""
+    with redis_server(tmp_path) as url:
+        yield url

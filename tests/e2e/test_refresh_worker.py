@@ -1,8 +1,5 @@
 """A real worker renders a visitor's answer into Redis after their event: the next call hits."""
 
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,36 +20,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 REFRESH_TIMEOUT_SECONDS = 90
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private Redis server (CI installs redis-server; .ci/run)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
-    process = subprocess.Popen(
-        [*command, str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=10)
-
-
 @pytest.fixture
 def shared_serving(settings: Any, tmp_path: Path, redis_url: str) -> Iterator[dict[str, str]]:
     """This process and the worker share the recommendations cache (Redis) and artifacts."""
@@ -61,7 +28,7 @@ def shared_serving(settings: Any, tmp_path: Path, redis_url: str) -> Iterator[di
     settings.RECOMMENDER_LATENCY_BUDGET_MS = 10_000.0  # a loaded CI box must not time out
     settings.RECOMMENDER_STATEMENT_TIMEOUT_MS = 10_000
     settings.RECOMMENDER_MAX_CATEGORY_SHARE = 1.0
-    redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache"}
+    redis_cache = {"BACKEND": "webapp.cache.RedisCache"}
     settings.CACHES = {**settings.CACHES, "recommendations": redis_cache | {"LOCATION": redis_url}}
     reset_serving()
     yield {

@@ -83,7 +83,7 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": "webapp.cache.RedisCache", "LOCATION": REDIS_URL}
     }
 else:
     CACHES = {
@@ -96,7 +96,7 @@ else:
 # model versions, so a per-process cache is never stale or shared between visitors;
 # Redis (when configured) shares the work between processes.
 CACHES["recommendations"] = (
-    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    {"BACKEND": "webapp.cache.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
