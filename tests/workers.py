@@ -26,15 +26,17 @@ def database_url_of_tests() -> str:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a child process: the test database, settings and broker."""
-    return dict(
+    """The environment of a child process: the test database, settings and broker, then
+    `extra` (which may override any of them)."""
+    env = dict(
         os.environ,
         DATABASE_URL=database_url_of_tests(),
         DJANGO_SETTINGS_MODULE="webapp.settings.test",
         CELERY_BROKER_URL=app.conf.broker_url,
         OMP_NUM_THREADS="1",
-        **extra,
     )
+    env.update(extra)
+    return env
 
 
 @contextmanager

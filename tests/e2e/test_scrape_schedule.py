@@ -18,7 +18,7 @@ from scraper.models import CompetitorProduct, PriceObservation, ScrapeRun, Sourc
 from scraper.models.sources import ScrapeRunStatus, SourceKind
 from tests.scraper.crawl_fixtures import ROOT, child_env
 from tests.scraper.sites.fixture_shop import FixtureShop
-from webapp.celery import app, broker_queues_declare
+from webapp.celery import broker_queues_declare
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 DEADLINE_SECONDS = 75
@@ -48,7 +48,7 @@ def beat_and_worker(tmp_path: Path) -> Iterator[Path]:
             *("--max-interval", "1", "--loglevel", "INFO"),
         ],
     }
-    env = child_env(CELERY_BROKER_URL=app.conf.broker_url)
+    env = child_env()  # the test database, settings and this test's broker
     assert "scrape" in broker_queues_declare()  # no race between beat and worker over it
     processes = []
     for name, command in commands.items():
